@@ -1,0 +1,81 @@
+"""attnviz_widget: see what a transformer attends to.
+
+The public API::
+
+    data = attnviz_widget.extract("./model_output", "The movie was not bad")
+    view = attnviz_widget.prepare(data, aggregates=("mean", "rollout"))
+    attnviz_widget.AttentionWidget("./model_output").show("The movie was not bad")
+
+Importing the package is cheap: torch, transformers and the widget machinery load on
+first use of :func:`extract` or :class:`AttentionWidget`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .data import AttentionData, ModelInfo, Prediction, TokenSequence
+from .errors import AttnvizError, FormatError, InputError, ModelLoadError, TruncationWarning
+
+__version__ = "0.1.0"
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .extract import AttentionExtractor, extract
+    from .formats import read_attention_file, write_backend_json, write_extracted_json
+    from .plot import plot_heatmap, plot_plotly, save_heatmap
+    from .prepare import attention_rollout, prepare
+    from .widget import AttentionWidget
+
+_LAZY = {
+    "extract": "extract",
+    "AttentionExtractor": "extract",
+    "prepare": "prepare",
+    "attention_rollout": "prepare",
+    "read_attention_file": "formats",
+    "write_extracted_json": "formats",
+    "write_backend_json": "formats",
+    "plot_heatmap": "plot",
+    "save_heatmap": "plot",
+    "plot_plotly": "plot",
+    "AttentionWidget": "widget",
+}
+
+__all__ = [
+    "AttentionData",
+    "AttentionExtractor",
+    "AttentionWidget",
+    "AttnvizError",
+    "FormatError",
+    "InputError",
+    "ModelInfo",
+    "ModelLoadError",
+    "Prediction",
+    "TokenSequence",
+    "TruncationWarning",
+    "__version__",
+    "attention_rollout",
+    "extract",
+    "plot_heatmap",
+    "plot_plotly",
+    "prepare",
+    "read_attention_file",
+    "save_heatmap",
+    "write_backend_json",
+    "write_extracted_json",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module_name = _LAZY.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'attnviz_widget' has no attribute {name!r}")
+    import importlib
+
+    module = importlib.import_module(f".{module_name}", __name__)
+    value = getattr(module, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,337 @@
+"""The data model: what one extraction produced, independent of any framework.
+
+:class:`AttentionData` holds the attention weights of every kept layer and head as a
+float32 array of shape ``(layers, heads, query, key)`` together with the tokens of both
+axes, the padding mask, which model layers were kept, facts about the model and, for
+classifiers, the prediction. Every other module consumes or produces it; this module
+imports numpy and nothing else of ours.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+import numpy as np
+
+from .errors import InputError
+
+AttentionKind = Literal["self", "encoder", "decoder", "cross"]
+ATTENTION_KINDS: tuple[str, ...] = ("self", "encoder", "decoder", "cross")
+
+#: Tokens treated as special when a tokenizer does not say (files, plain PyTorch models).
+COMMON_SPECIAL_TOKENS = frozenset(
+    {"[CLS]", "[SEP]", "[PAD]", "[MASK]", "[UNK]", "<s>", "</s>", "<pad>", "<unk>",
+     "<mask>", "<|endoftext|>", "<bos>", "<eos>", "<|begin_of_text|>", "<|end_of_text|>"}
+)
+
+
+def _bool_vector(values: Any, length: int, name: str, default: bool) -> np.ndarray:
+    """A read-only bool vector of ``length``; ``values=None`` gives ``default`` everywhere."""
+    if values is None:
+        vector = np.full(length, default, dtype=bool)
+    else:
+        vector = np.asarray(values).astype(bool, copy=True).reshape(-1)
+        if vector.shape != (length,):
+            raise InputError(f"{name} has {vector.shape[0]} entries but there are {length} tokens")
+    vector.setflags(write=False)
+    return vector
+
+
+@dataclass(frozen=True, eq=False)
+class TokenSequence:
+    """The tokens along one axis of an attention matrix.
+
+    Attributes:
+        tokens: the tokens as the tokenizer spells them, e.g. ``["[CLS]", "hel", "##lo"]``.
+        display: the same tokens made readable (``Ġ``/``▁`` markers and byte-level
+            encodings removed); defaults to ``tokens``.
+        mask: bool ``(n,)``, True for real tokens, False for padding.
+        special: bool ``(n,)``, True for special tokens such as ``[CLS]``, ``</s>``, padding.
+    """
+
+    tokens: tuple[str, ...]
+    display: tuple[str, ...] = ()
+    mask: np.ndarray = field(default=None)  # type: ignore[assignment]
+    special: np.ndarray = field(default=None)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        tokens = tuple(str(token) for token in self.tokens)
+        object.__setattr__(self, "tokens", tokens)
+        display = tuple(str(token) for token in self.display) if self.display else tokens
+        if len(display) != len(tokens):
+            raise InputError(f"display has {len(display)} entries but there are {len(tokens)} tokens")
+        object.__setattr__(self, "display", display)
+        object.__setattr__(self, "mask", _bool_vector(self.mask, len(tokens), "mask", True))
+        special = self.special
+        if special is None:
+            special = [token in COMMON_SPECIAL_TOKENS for token in tokens]
+        object.__setattr__(self, "special", _bool_vector(special, len(tokens), "special", False))
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    def select(self, keep: np.ndarray) -> TokenSequence:
+        """The tokens where the bool vector ``keep`` ``(n,)`` is True."""
+        indices = np.flatnonzero(keep)
+        return TokenSequence(
+            tokens=tuple(self.tokens[i] for i in indices),
+            display=tuple(self.display[i] for i in indices),
+            mask=self.mask[indices],
+            special=self.special[indices],
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "tokens": list(self.tokens),
+            "display": list(self.display),
+            "mask": self.mask.astype(int).tolist(),
+            "special": self.special.astype(int).tolist(),
+        }
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """Facts about the model an extraction came from.
+
+    Attributes:
+        model_type: the config's ``model_type`` (``"bert"``, ``"gpt2"``, ...) or ``"pytorch"``.
+        architecture: ``"encoder"``, ``"decoder"`` or ``"encoder-decoder"``.
+        num_layers: layers of the model (of each stack for encoder-decoder models).
+        num_heads: query heads per layer.
+        name: where the model came from (a directory or a hub name), if known.
+    """
+
+    model_type: str
+    architecture: str
+    num_layers: int
+    num_heads: int
+    name: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model_type": self.model_type,
+            "architecture": self.architecture,
+            "num_layers": self.num_layers,
+            "num_heads": self.num_heads,
+            "name": self.name,
+        }
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> ModelInfo:
+        return cls(
+            model_type=str(values["model_type"]),
+            architecture=str(values["architecture"]),
+            num_layers=int(values["num_layers"]),
+            num_heads=int(values["num_heads"]),
+            name=None if values.get("name") is None else str(values["name"]),
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class Prediction:
+    """A sequence classifier's output for the text.
+
+    Attributes:
+        logits: float32 ``(labels,)``, as the model returned them.
+        probabilities: float32 ``(labels,)``, the softmax of the logits.
+        labels: the label names from the model's config (``id2label``).
+    """
+
+    logits: np.ndarray
+    probabilities: np.ndarray
+    labels: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        logits = np.asarray(self.logits, dtype=np.float32).reshape(-1)
+        probabilities = np.asarray(self.probabilities, dtype=np.float32).reshape(-1)
+        labels = tuple(str(label) for label in self.labels)
+        if not len(logits) == len(probabilities) == len(labels):
+            raise InputError(
+                f"prediction has {len(logits)} logits, {len(probabilities)} probabilities "
+                f"and {len(labels)} labels; they must match"
+            )
+        object.__setattr__(self, "logits", logits)
+        object.__setattr__(self, "probabilities", probabilities)
+        object.__setattr__(self, "labels", labels)
+
+    @classmethod
+    def from_logits(cls, logits: Sequence[float] | np.ndarray, labels: Sequence[str]) -> Prediction:
+        values = np.asarray(logits, dtype=np.float64).reshape(-1)
+        exp = np.exp(values - values.max())
+        return cls(logits=values, probabilities=exp / exp.sum(), labels=tuple(labels))
+
+    @property
+    def label(self) -> str:
+        """The most probable label."""
+        return self.labels[int(np.argmax(self.probabilities))]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "labels": list(self.labels),
+            "logits": self.logits.tolist(),
+            "probabilities": self.probabilities.tolist(),
+            "label": self.label,
+        }
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> Prediction:
+        return cls(
+            logits=np.asarray(values["logits"], dtype=np.float32),
+            probabilities=np.asarray(values["probabilities"], dtype=np.float32),
+            labels=tuple(values["labels"]),
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class AttentionData:
+    """Attention weights of one attention stack for one text.
+
+    Attributes:
+        attentions: float32 ``(layers, heads, query, key)``; row ``[l, h, q]`` is how
+            query token ``q`` distributes its attention over the keys in head ``h`` of
+            kept layer ``l``. Padded keys carry 0.
+        queries: the tokens along the query axis.
+        keys: the tokens along the key axis; the same object as ``queries`` except for
+            cross-attention, where queries are decoder tokens and keys encoder tokens.
+        text: the input text.
+        layer_indices: the model layer each entry of the first axis came from.
+        kind: ``"self"`` (encoder-only or decoder-only models), ``"encoder"``,
+            ``"decoder"`` or ``"cross"`` (the stacks of an encoder-decoder model).
+        causal: True when queries cannot attend to later keys (decoders).
+        model: facts about the model, if known.
+        prediction: a classifier's prediction, if the model is one.
+        parts: for an encoder-decoder model, the other stacks by kind
+            (``{"decoder": ..., "cross": ...}``); this object is the encoder.
+    """
+
+    attentions: np.ndarray
+    queries: TokenSequence
+    keys: TokenSequence = field(default=None)  # type: ignore[assignment]
+    text: str = ""
+    layer_indices: tuple[int, ...] = ()
+    kind: str = "self"
+    causal: bool = False
+    model: ModelInfo | None = None
+    prediction: Prediction | None = None
+    parts: Mapping[str, AttentionData] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        attentions = np.asarray(self.attentions, dtype=np.float32)
+        if attentions.ndim != 4:
+            raise InputError(
+                f"attentions must have shape (layers, heads, query, key), got {attentions.ndim} dimensions"
+            )
+        if attentions.shape[0] == 0 or attentions.shape[1] == 0:
+            raise InputError(f"attentions has no layers or no heads: shape {attentions.shape}")
+        keys = self.queries if self.keys is None else self.keys
+        if attentions.shape[2] != len(self.queries) or attentions.shape[3] != len(keys):
+            raise InputError(
+                f"attentions of shape {attentions.shape} do not match {len(self.queries)} query "
+                f"and {len(keys)} key tokens"
+            )
+        layer_indices = tuple(int(i) for i in self.layer_indices) or tuple(range(attentions.shape[0]))
+        if len(layer_indices) != attentions.shape[0]:
+            raise InputError(
+                f"layer_indices names {len(layer_indices)} layers but attentions holds {attentions.shape[0]}"
+            )
+        if self.kind not in ATTENTION_KINDS:
+            raise InputError(f"kind must be one of {', '.join(ATTENTION_KINDS)}, got {self.kind!r}")
+        attentions.setflags(write=False)
+        object.__setattr__(self, "attentions", attentions)
+        object.__setattr__(self, "keys", keys)
+        object.__setattr__(self, "layer_indices", layer_indices)
+        object.__setattr__(self, "parts", dict(self.parts))
+
+    # -- construction -------------------------------------------------------------
+
+    @classmethod
+    def from_arrays(
+        cls,
+        tokens: Sequence[str],
+        attentions: np.ndarray | Sequence[Any],
+        *,
+        text: str = "",
+        mask: Iterable[bool] | np.ndarray | None = None,
+        **fields: Any,
+    ) -> AttentionData:
+        """Self-attention data from a token list and a ``(layers, heads, seq, seq)`` array."""
+        queries = TokenSequence(tuple(tokens), mask=None if mask is None else np.asarray(list(mask)))
+        return cls(attentions=np.asarray(attentions, dtype=np.float32), queries=queries, text=text, **fields)
+
+    # -- shape --------------------------------------------------------------------
+
+    @property
+    def tokens(self) -> tuple[str, ...]:
+        """The query tokens (all tokens, for self-attention)."""
+        return self.queries.tokens
+
+    @property
+    def num_layers(self) -> int:
+        return int(self.attentions.shape[0])
+
+    @property
+    def num_heads(self) -> int:
+        return int(self.attentions.shape[1])
+
+    @property
+    def is_self_attention(self) -> bool:
+        return self.keys is self.queries
+
+    @property
+    def sections(self) -> dict[str, AttentionData]:
+        """Every stack by kind: ``{"self": data}``, or encoder, decoder and cross."""
+        return {self.kind: self, **self.parts}
+
+    def part(self, kind: str) -> AttentionData:
+        """The stack named ``kind`` (``"encoder"``, ``"decoder"``, ``"cross"``, ``"self"``)."""
+        sections = self.sections
+        if kind not in sections:
+            raise InputError(f"no {kind!r} attention here; available: {', '.join(sections)}")
+        return sections[kind]
+
+    def position_of_layer(self, layer: int) -> int:
+        """Where model layer ``layer`` sits along the first axis of ``attentions``."""
+        try:
+            return self.layer_indices.index(int(layer))
+        except ValueError:
+            raise InputError(f"layer {layer} is not available; {describe_range(self.layer_indices)}") from None
+
+    def head(self, layer: int, head: int) -> np.ndarray:
+        """Attention of one head of model layer ``layer``: float32 ``(query, key)``."""
+        position = self.position_of_layer(layer)
+        if not 0 <= int(head) < self.num_heads:
+            raise InputError(f"head {head} is out of range; valid heads are 0 to {self.num_heads - 1}")
+        return self.attentions[position, int(head)]
+
+    # -- transformations ------------------------------------------------------------
+
+    def without_padding(self) -> AttentionData:
+        """The same data with padded query and key tokens removed (by the masks)."""
+        query_keep, key_keep = self.queries.mask, self.keys.mask
+        if query_keep.all() and key_keep.all():
+            return self
+        attentions = self.attentions[:, :, query_keep][:, :, :, key_keep]
+        queries = self.queries.select(query_keep)
+        keys = queries if self.is_self_attention else self.keys.select(key_keep)
+        parts = {name: part.without_padding() for name, part in self.parts.items()}
+        return replace(self, attentions=attentions, queries=queries, keys=keys, parts=parts)
+
+    def select_layers(self, layers: Sequence[int]) -> AttentionData:
+        """Only the given model layers, in the given order."""
+        positions = [self.position_of_layer(layer) for layer in layers]
+        return replace(
+            self,
+            attentions=self.attentions[positions],
+            layer_indices=tuple(self.layer_indices[p] for p in positions),
+            parts={},
+        )
+
+
+def describe_range(indices: Sequence[int]) -> str:
+    """``"valid layers are 0 to 11"`` for a contiguous range, else the list."""
+    values = list(indices)
+    if values and values == list(range(values[0], values[0] + len(values))):
+        return f"valid layers are {values[0]} to {values[-1]}"
+    return "valid layers are " + ", ".join(str(v) for v in values)
