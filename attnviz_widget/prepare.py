@@ -1,0 +1,153 @@
+"""From extracted attention to the structure a frontend consumes.
+
+:func:`prepare` removes padding (by the attention mask, whatever the tokenizer calls
+its pad token), nests layers and heads as the specification's backend format does,
+and optionally adds aggregates: the mean and max over heads, and attention rollout
+(Abnar & Zuidema, 2020).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+from .data import AttentionData
+from .errors import InputError
+
+AGGREGATES: tuple[str, ...] = ("mean", "max", "rollout")
+
+
+def head_mean(attentions: np.ndarray) -> np.ndarray:
+    """Mean over heads: ``(layers, heads, query, key)`` -> ``(layers, query, key)``."""
+    return np.asarray(attentions, dtype=np.float32).mean(axis=1)
+
+
+def head_max(attentions: np.ndarray) -> np.ndarray:
+    """Max over heads: ``(layers, heads, query, key)`` -> ``(layers, query, key)``."""
+    return np.asarray(attentions, dtype=np.float32).max(axis=1)
+
+
+def attention_rollout(attentions: np.ndarray) -> np.ndarray:
+    """Attention rollout through every layer (Abnar & Zuidema, 2020).
+
+    Each layer's heads are averaged, the identity is added for the residual
+    connection, rows are renormalised to sum to 1, and the result is multiplied
+    through the layers: ``R_l = A_l @ R_(l-1)``.
+
+    Args:
+        attentions: ``(layers, heads, seq, seq)`` self-attention of consecutive layers
+            starting at the first layer, without padding.
+
+    Returns:
+        float32 ``(layers, seq, seq)``; entry ``l`` is the rollout through layer ``l``.
+    """
+    attentions = np.asarray(attentions, dtype=np.float64)
+    if attentions.ndim != 4 or attentions.shape[2] != attentions.shape[3]:
+        raise InputError(f"rollout needs square self-attention (layers, heads, seq, seq), got {attentions.shape}")
+    seq = attentions.shape[2]
+    identity = np.eye(seq)
+    rollout = np.empty((attentions.shape[0], seq, seq), dtype=np.float32)
+    current = identity
+    for index, layer in enumerate(attentions):
+        mixed = layer.mean(axis=0) + identity
+        mixed /= mixed.sum(axis=-1, keepdims=True)
+        current = mixed @ current
+        rollout[index] = current
+    return rollout
+
+
+def check_rollout_layers(data: AttentionData) -> None:
+    """Rollout multiplies through consecutive layers from the first, of self-attention."""
+    if not data.is_self_attention:
+        raise InputError("rollout is defined for self-attention only, not cross-attention")
+    expected = tuple(range(data.num_layers))
+    if data.layer_indices != expected:
+        raise InputError(
+            "rollout needs every layer from layer 0 on; this data holds layers "
+            f"{', '.join(map(str, data.layer_indices))} (extract without --layer)"
+        )
+
+
+def _parse_aggregates(aggregates: str | Iterable[str]) -> tuple[str, ...]:
+    names = (aggregates,) if isinstance(aggregates, str) else tuple(aggregates)
+    unknown = [name for name in names if name not in AGGREGATES]
+    if unknown:
+        raise InputError(f"unknown aggregate {unknown[0]!r}; choose from {', '.join(AGGREGATES)}")
+    return names
+
+
+def aggregate(data: AttentionData, name: str) -> np.ndarray:
+    """One aggregate of ``data`` as float32 ``(layers, query, key)``: mean, max or rollout."""
+    (name,) = _parse_aggregates(name)
+    if name == "mean":
+        return head_mean(data.attentions)
+    if name == "max":
+        return head_max(data.attentions)
+    check_rollout_layers(data)
+    return attention_rollout(data.attentions)
+
+
+def prepare(
+    data: AttentionData,
+    *,
+    aggregates: str | Iterable[str] = (),
+    layers: Sequence[int] | None = None,
+    as_lists: bool = False,
+) -> dict[str, Any]:
+    """The specification's backend structure, padding removed.
+
+    Returns a dict with ``tokens``, ``text`` and ``layers: [{layer_idx, heads:
+    [{head_idx, attention}]}]`` exactly as the specification's backend format, where
+    each ``attention`` is ``(query, key)`` without padded tokens. Extra keys describe
+    the data further: ``display_tokens``, ``special_tokens``, ``kind``, ``causal``, and
+    when known ``key_tokens`` (cross-attention), ``model`` and ``prediction``. With
+    ``aggregates``, each layer also gets ``aggregates: {name: (query, key)}`` (rollout
+    is the rollout through that layer, computed over all kept layers).
+
+    Args:
+        data: extracted attention.
+        aggregates: any of ``"mean"``, ``"max"``, ``"rollout"``.
+        layers: model layer indices to include (default: all kept layers).
+        as_lists: give nested Python lists instead of float32 numpy arrays (slower;
+            the JSON writers serialise numpy arrays directly).
+    """
+    names = _parse_aggregates(aggregates)
+    clean = data.without_padding()
+    computed = {name: aggregate(clean, name) for name in names}
+    positions = range(clean.num_layers) if layers is None else [clean.position_of_layer(i) for i in layers]
+
+    def matrix(values: np.ndarray) -> Any:
+        return values.tolist() if as_lists else values
+
+    layer_entries = []
+    for position in positions:
+        entry: dict[str, Any] = {
+            "layer_idx": clean.layer_indices[position],
+            "heads": [
+                {"head_idx": head, "attention": matrix(clean.attentions[position, head])}
+                for head in range(clean.num_heads)
+            ],
+        }
+        if computed:
+            entry["aggregates"] = {name: matrix(values[position]) for name, values in computed.items()}
+        layer_entries.append(entry)
+
+    result: dict[str, Any] = {
+        "tokens": list(clean.queries.tokens),
+        "text": clean.text,
+        "layers": layer_entries,
+        "display_tokens": list(clean.queries.display),
+        "special_tokens": clean.queries.special.astype(int).tolist(),
+        "kind": clean.kind,
+        "causal": clean.causal,
+    }
+    if not clean.is_self_attention:
+        result["key_tokens"] = list(clean.keys.tokens)
+        result["key_display_tokens"] = list(clean.keys.display)
+    if clean.model is not None:
+        result["model"] = clean.model.to_dict()
+    if clean.prediction is not None:
+        result["prediction"] = clean.prediction.to_dict()
+    return result
