@@ -8,9 +8,10 @@ sequence-to-sequence or causal language-model class its kind needs, else the bar
 
 from __future__ import annotations
 
-import logging
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -137,7 +138,8 @@ def load_model(
     if dtype is not None:
         kwargs["dtype" if int(transformers.__version__.split(".")[0]) >= 5 else "torch_dtype"] = dtype
     try:
-        model = model_class.from_pretrained(source, **kwargs)
+        with _no_progress_bars():
+            model = model_class.from_pretrained(source, **kwargs)
     except Exception as error:
         raise ModelLoadError(
             f"could not load the model weights {_where(source)} as {getattr(model_class, '__name__', model_class)}: "
@@ -157,6 +159,15 @@ def _first_line(error: BaseException) -> str:
     return text.splitlines()[0]
 
 
-def quiet_transformers_logging() -> None:
-    """Keep transformers' progress bars and info logs out of CLI output."""
-    logging.getLogger("transformers").setLevel(logging.ERROR)
+@contextmanager
+def _no_progress_bars() -> Iterator[None]:
+    """Loading a model prints no progress bar (notebooks and CLI output stay clean)."""
+    from transformers.utils import logging as hf_logging
+
+    enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if enabled:
+            hf_logging.enable_progress_bar()

@@ -1,0 +1,250 @@
+"""Command-line tools: ``attnviz-extract`` and ``attnviz-visualize``.
+
+The flags and defaults are the specification's (``../shared/spec/seed-readme.md``).
+Every problem a user can cause ends in one line on stderr and exit status 2, with no
+output file written; nothing imports this module.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from .errors import AttnvizError, InputError, TruncationWarning
+
+DEFAULT_MODEL_DIR = "./model_output"
+EXIT_USAGE = 2
+PLOT_SUFFIXES = (".png", ".svg", ".pdf", ".html")
+
+
+def _fail(program: str, message: str) -> int:
+    print(f"{program}: error: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def _check_writable(path: str) -> Path:
+    """Fail before any work when the output file cannot be written."""
+    target = Path(path).expanduser()
+    if target.is_dir():
+        raise InputError(f"output file '{target}' is a directory; give a file name")
+    folder = target.parent if str(target.parent) else Path(".")
+    if not folder.is_dir():
+        raise InputError(f"cannot write '{target}': the folder '{folder}' does not exist")
+    if not os.access(folder, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):
+        raise InputError(f"cannot write '{target}': permission denied")
+    return target
+
+
+def _run(program: str, main: Callable[[], int]) -> int:
+    """Run ``main``; user errors become one line and exit 2, truncation warnings one line."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", TruncationWarning)
+        try:
+            status = main()
+        except AttnvizError as error:
+            status = _fail(program, str(error))
+        except KeyboardInterrupt:
+            print(f"{program}: interrupted", file=sys.stderr)
+            status = 130
+    for warning in caught:
+        if issubclass(warning.category, TruncationWarning):
+            print(f"{program}: warning: {warning.message}", file=sys.stderr)
+    return status
+
+
+# -- attnviz-extract ---------------------------------------------------------------------
+
+
+def extract_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="attnviz-extract",
+        description="Extract the attention matrices of every layer and head for a text.",
+    )
+    parser.add_argument(
+        "--model_dir",
+        default=None,
+        help=f"directory containing your trained model (default: {DEFAULT_MODEL_DIR}; when it does not "
+        "exist, the built-in demo sentiment model is used)",
+    )
+    parser.add_argument("--text", required=True, help="input text to extract attention for (required)")
+    parser.add_argument(
+        "--output_file", default="attention_data.json", help="file to save attention data to (default: attention_data.json)"
+    )
+    parser.add_argument("--device", default=None, help="device to use for inference (cuda, mps, cpu; default: best available)")
+    parser.add_argument("--layer", type=int, default=None, help="specific layer to extract attention from (default: all layers)")
+    parser.add_argument(
+        "--max_length", type=int, default=None, help="cut the input to this many tokens (default: what the model accepts)"
+    )
+    parser.add_argument(
+        "--no_truncation",
+        action="store_true",
+        help="refuse texts longer than the model accepts instead of truncating them with a warning",
+    )
+    return parser
+
+
+def _model_dir(requested: str | None) -> str:
+    if requested is not None:
+        return requested
+    if Path(DEFAULT_MODEL_DIR).exists():
+        return DEFAULT_MODEL_DIR
+    from .demo import demo_model_dir
+
+    print(
+        f"attnviz-extract: {DEFAULT_MODEL_DIR} not found; using the built-in demo sentiment model "
+        "(pretrained MiniLM fine-tuned on 48 sentences, a toy)",
+        file=sys.stderr,
+    )
+    return str(demo_model_dir())
+
+
+def _quiet_transformers() -> None:
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+
+
+def extract_main(argv: Sequence[str] | None = None) -> int:
+    args = extract_parser().parse_args(argv)
+
+    def main() -> int:
+        output = _check_writable(args.output_file)
+        if not args.text.strip():
+            raise InputError("the text is empty; give the text to analyse (for example --text 'The movie was great')")
+        _quiet_transformers()
+        from .extract import extract
+        from .formats import write_extracted_json
+
+        data = extract(
+            _model_dir(args.model_dir),
+            args.text,
+            device=args.device,
+            layers=None if args.layer is None else [args.layer],
+            max_length=args.max_length,
+            truncation=not args.no_truncation,
+        )
+        write_extracted_json(data, output)
+        print(f"wrote {output}: {summary(data)}")
+        return 0
+
+    return _run("attnviz-extract", main)
+
+
+def summary(data: object) -> str:
+    """One line describing an :class:`AttentionData`: shape, model, prediction."""
+    from .data import AttentionData
+
+    assert isinstance(data, AttentionData)
+    layers = ", ".join(map(str, data.layer_indices)) if data.num_layers < 4 else f"{data.num_layers}"
+    parts = [
+        f"{'layer ' + layers if data.num_layers < 4 else layers + ' layers'} × {data.num_heads} heads × "
+        f"{int(data.queries.mask.sum())} tokens"
+    ]
+    if data.model is not None:
+        parts.append(f"{data.model.model_type} {data.model.architecture}")
+    if data.parts:
+        parts.append("with " + " and ".join(f"{name} attention" for name in data.parts))
+    if data.prediction is not None:
+        best = data.prediction.probabilities.max()
+        parts.append(f"prediction: {data.prediction.label} ({best:.2f})")
+    return "; ".join(parts)
+
+
+# -- attnviz-visualize -------------------------------------------------------------------
+
+
+def visualize_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="attnviz-visualize",
+        description="Plot one layer and head as a heatmap, or prepare attention data for a frontend.",
+    )
+    parser.add_argument("--input_file", required=True, help="JSON file containing attention data (required)")
+    parser.add_argument(
+        "--output_file",
+        default=None,
+        help="output file for the visualization (.png, .svg, .pdf, or .html for an interactive Plotly page; "
+        "default: attention_vis.png) or the processed data (default: backend_data.json)",
+    )
+    parser.add_argument(
+        "--mode", choices=("plot", "prepare"), default="plot",
+        help='"plot" (visualize) or "prepare" (for backend) (default: plot)',
+    )
+    parser.add_argument("--layer", type=int, default=0, help="layer index to visualize in plot mode (default: 0)")
+    parser.add_argument("--head", type=int, default=0, help="head index to visualize in plot mode (default: 0)")
+    parser.add_argument(
+        "--aggregate", choices=("mean", "max", "rollout"), default=None,
+        help="plot an aggregate over heads instead of one head (rollout: over layers 0..--layer)",
+    )
+    return parser
+
+
+def visualize_main(argv: Sequence[str] | None = None) -> int:
+    args = visualize_parser().parse_args(argv)
+
+    def main() -> int:
+        default_output = "attention_vis.png" if args.mode == "plot" else "backend_data.json"
+        output = _check_writable(args.output_file or default_output)
+        from .formats import read_attention_file, read_extracted_json
+
+        # prepare needs the extracted format; plot reads either format
+        data = (read_extracted_json if args.mode == "prepare" else read_attention_file)(args.input_file)
+        if args.mode == "prepare":
+            from .formats import write_backend_json
+            from .prepare import prepare
+
+            write_backend_json(prepare(data), output)
+            clean = data.without_padding()
+            print(
+                f"wrote {output}: {clean.num_layers} layers × {clean.num_heads} heads × "
+                f"{len(clean.tokens)} tokens, padding removed ({len(data.tokens) - len(clean.tokens)} tokens)"
+            )
+            return 0
+        return _plot(data, args, output)
+
+    return _run("attnviz-visualize", main)
+
+
+def _plot(data: object, args: argparse.Namespace, output: Path) -> int:
+    from .data import AttentionData
+
+    assert isinstance(data, AttentionData)
+    suffix = output.suffix.lower()
+    if suffix not in PLOT_SUFFIXES:
+        raise InputError(f"cannot plot to '{output.name}': use a file ending in {', '.join(PLOT_SUFFIXES)}")
+    _check_indices(data, args.layer, None if args.aggregate else args.head)
+    if suffix == ".html":
+        from .plot import plot_plotly, save_plotly_html
+
+        figure = plot_plotly(data, args.layer, args.head, aggregate=args.aggregate)
+        save_plotly_html(figure, output)
+    else:
+        from .plot import save_heatmap
+
+        save_heatmap(data, output, args.layer, args.head, aggregate=args.aggregate)
+    if args.aggregate is None:
+        what = f"layer {args.layer}, head {args.head}"
+    elif args.aggregate == "rollout":
+        what = f"attention rollout through layer {args.layer}"
+    else:
+        what = f"layer {args.layer}, {args.aggregate} over heads"
+    print(f"wrote {output}: {what}, {len(data.without_padding().tokens)} tokens")
+    return 0
+
+
+def _check_indices(data: object, layer: int, head: int | None) -> None:
+    from .data import AttentionData, describe_range
+
+    assert isinstance(data, AttentionData)
+    if layer not in data.layer_indices:
+        raise InputError(f"--layer {layer} is out of range; {describe_range(data.layer_indices)}")
+    if head is not None and not 0 <= head < data.num_heads:
+        raise InputError(f"--head {head} is out of range; valid heads are 0 to {data.num_heads - 1}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(extract_main())

@@ -1,0 +1,114 @@
+"""What the widget sends to the browser: compact binary encodings of attention data.
+
+Pure numpy, independent of Jupyter, so the encodings are tested on their own and reused
+by the static HTML export. The contract with the JS side is ``js/PROTOCOL.md``:
+
+- full-resolution layers as little-endian float16, ``(heads, query, key)``: 2 bytes a value;
+- an overview of every layer × (heads + mean + max + rollout) as uint8 thumbnails of at
+  most 64 × 64 cells, block max-pooled, each with a float32 scale: its size does not grow
+  with the sequence length, which is what keeps 4,096-token inputs possible.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .data import AttentionData
+from .prepare import attention_rollout, head_max, head_mean
+
+THUMBNAIL_SIZE = 64
+#: Aggregate columns that follow the heads in the overview, in order.
+OVERVIEW_AGGREGATES = ("mean", "max", "rollout")
+
+
+def float16_bytes(values: np.ndarray) -> bytes:
+    """``values`` as C-order little-endian IEEE half floats."""
+    return np.ascontiguousarray(values, dtype="<f2").tobytes()
+
+
+def block_edges(length: int, cells: int) -> np.ndarray:
+    """Start index of each of ``min(length, cells)`` nearly equal blocks of ``range(length)``."""
+    count = min(length, cells)
+    return np.floor(np.arange(count) * (length / count)).astype(np.intp)
+
+
+def max_pool(matrices: np.ndarray, size: int = THUMBNAIL_SIZE) -> np.ndarray:
+    """Block max-pool the last two axes to at most ``size`` × ``size``.
+
+    ``(..., query, key)`` -> ``(..., min(query, size), min(key, size))``. Max rather than
+    mean, so a sharp pattern (a diagonal, one strong column) stays visible when shrunk.
+    """
+    query_edges = block_edges(matrices.shape[-2], size)
+    key_edges = block_edges(matrices.shape[-1], size)
+    pooled = np.maximum.reduceat(matrices, query_edges, axis=-2)
+    return np.maximum.reduceat(pooled, key_edges, axis=-1)
+
+
+def can_roll_out(data: AttentionData) -> bool:
+    """Rollout needs self-attention of every layer from the first."""
+    return data.is_self_attention and data.layer_indices == tuple(range(data.num_layers))
+
+
+def rollout_or_none(data: AttentionData) -> np.ndarray | None:
+    """Rollout through each layer, float32 ``(layers, query, key)``, where it is defined."""
+    return attention_rollout(data.attentions) if can_roll_out(data) else None
+
+
+@dataclass(frozen=True)
+class Overview:
+    """Thumbnails of every layer × (heads, mean, max, rollout).
+
+    Attributes:
+        pixels: uint8 ``(layers, heads + 3, tq, tk)``; value = ``pixel / 255 * scale``.
+        scale: float32 ``(layers, heads + 3)``, the maximum of each thumbnail.
+    """
+
+    pixels: np.ndarray
+    scale: np.ndarray
+
+    @property
+    def shape(self) -> list[int]:
+        return [int(n) for n in self.pixels.shape]
+
+
+def build_overview(data: AttentionData, rollout: np.ndarray | None, size: int = THUMBNAIL_SIZE) -> Overview:
+    """The overview of ``data`` (padding already removed); rollout column all zero when undefined."""
+    attentions = data.attentions
+    columns = [attentions, head_mean(attentions)[:, None], head_max(attentions)[:, None]]
+    columns.append(np.zeros_like(attentions[:, :1]) if rollout is None else rollout[:, None])
+    pooled = max_pool(np.concatenate(columns, axis=1), size)
+    scale = pooled.max(axis=(-2, -1)).astype(np.float32)
+    safe = np.where(scale > 0, scale, 1.0)[..., None, None]
+    pixels = np.rint(np.clip(pooled / safe, 0.0, 1.0) * 255).astype(np.uint8)
+    return Overview(pixels=pixels, scale=scale)
+
+
+def meta_for(data: AttentionData, sections: list[str]) -> dict[str, Any]:
+    """The ``meta`` trait: shape and model facts the frontend lays out by."""
+    return {
+        "num_layers": data.num_layers,
+        "num_heads": data.num_heads,
+        "layer_indices": list(data.layer_indices),
+        "num_queries": len(data.queries),
+        "num_keys": len(data.keys),
+        "causal": bool(data.causal),
+        "kind": data.kind,
+        "sections": sections,
+        "has_rollout": can_roll_out(data),
+        "model": None if data.model is None else data.model.to_dict(),
+        "text": data.text,
+    }
+
+
+def prediction_for(data: AttentionData) -> dict[str, Any] | None:
+    """The ``prediction`` trait: labels, probabilities and the winning label, if a classifier."""
+    if data.prediction is None:
+        return None
+    return {
+        "labels": list(data.prediction.labels),
+        "probabilities": [float(p) for p in data.prediction.probabilities],
+        "label": data.prediction.label,
+    }
