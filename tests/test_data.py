@@ -1,0 +1,72 @@
+"""AttentionData: shape checks, token axes, padding removal, layer selection."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from attnviz_widget import AttentionData, InputError, Prediction, TokenSequence
+
+
+def test_shapes_are_checked() -> None:
+    with pytest.raises(InputError, match="shape \\(layers, heads, query, key\\)"):
+        AttentionData.from_arrays(["a", "b"], np.zeros((2, 2, 2)))
+    with pytest.raises(InputError, match="do not match 3 query and 3 key tokens"):
+        AttentionData.from_arrays(["a", "b", "c"], np.zeros((1, 1, 2, 2)))
+    with pytest.raises(InputError, match="layer_indices names 1 layers but attentions holds 2"):
+        AttentionData.from_arrays(["a"], np.ones((2, 1, 1, 1)), layer_indices=[0])
+    with pytest.raises(InputError, match="kind must be one of"):
+        AttentionData.from_arrays(["a"], np.ones((1, 1, 1, 1)), kind="sideways")
+
+
+def test_arrays_are_float32_and_read_only(random_attention) -> None:
+    data = random_attention()
+    assert data.attentions.dtype == np.float32
+    with pytest.raises(ValueError):
+        data.attentions[0, 0, 0, 0] = 1.0
+    assert data.keys is data.queries and data.is_self_attention
+
+
+def test_token_sequence_defaults_and_special_tokens() -> None:
+    tokens = TokenSequence(("[CLS]", "hi", "[SEP]", "[PAD]"), mask=[1, 1, 1, 0])
+    assert tokens.display == tokens.tokens
+    assert tokens.special.tolist() == [True, False, True, True]
+    assert tokens.select(tokens.mask).tokens == ("[CLS]", "hi", "[SEP]")
+    with pytest.raises(InputError, match="mask has 2 entries but there are 4 tokens"):
+        TokenSequence(("[CLS]", "hi", "[SEP]", "[PAD]"), mask=[1, 0])
+
+
+def test_layers_and_heads_by_model_index(random_attention) -> None:
+    data = random_attention(layers=4, heads=2).select_layers([3, 1])
+    assert data.layer_indices == (3, 1)
+    np.testing.assert_array_equal(data.head(1, 0), data.attentions[1, 0])
+    with pytest.raises(InputError, match="layer 0 is not available; valid layers are 3, 1"):
+        data.head(0, 0)
+    with pytest.raises(InputError, match="head 2 is out of range; valid heads are 0 to 1"):
+        data.head(3, 2)
+
+
+def test_without_padding_drops_masked_rows_and_columns(random_attention, random_encoder_decoder) -> None:
+    data = random_attention(seq=6, padding=2)
+    clean = data.without_padding()
+    assert clean.attentions.shape[-2:] == (4, 4) and clean.tokens == data.tokens[:4]
+    assert random_attention(seq=4).without_padding().tokens == random_attention(seq=4).tokens
+    encoder = random_encoder_decoder().without_padding()
+    assert encoder.part("cross").attentions.shape[-1] == 4 and len(encoder.part("cross").keys) == 4
+
+
+def test_sections_of_an_encoder_decoder(random_encoder_decoder) -> None:
+    data = random_encoder_decoder()
+    assert list(data.sections) == ["encoder", "decoder", "cross"]
+    assert data.part("cross").keys.tokens[1] == "Ġthe"
+    with pytest.raises(InputError, match="no 'self' attention here; available: encoder, decoder, cross"):
+        data.part("self")
+
+
+def test_prediction() -> None:
+    prediction = Prediction.from_logits([2.0, 0.0], ["pos", "neg"])
+    assert prediction.label == "pos"
+    np.testing.assert_allclose(prediction.probabilities.sum(), 1.0, atol=1e-7)
+    assert Prediction.from_dict(prediction.to_dict()).labels == ("pos", "neg")
+    with pytest.raises(InputError, match="must match"):
+        Prediction(logits=[1.0], probabilities=[1.0], labels=("a", "b"))

@@ -1,0 +1,157 @@
+"""AttentionWidget, Python side: traits, binary replies, re-extraction order, files, errors."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+import traitlets
+from tiny_models import build_bert
+
+from attnviz_widget import AttentionWidget, InputError
+from attnviz_widget.formats import write_backend_json, write_extracted_json
+from attnviz_widget.prepare import prepare
+
+
+@pytest.fixture(scope="module")
+def bert_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_bert(tmp_path_factory.mktemp("widget") / "bert")
+
+
+def request(widget: AttentionWidget, **fields):
+    return widget.answer_request({"type": "request", "id": "r1", "version": widget.data_version, **fields})
+
+
+def test_show_extracts_and_fills_the_traits(bert_dir: Path) -> None:
+    widget = AttentionWidget(bert_dir, device="cpu").show("the movie was not very good")
+    assert widget.status == "ready" and widget.error == ""
+    assert widget.tokens == ["[CLS]", "the", "movie", "was", "not", "very", "good", "[SEP]"]
+    assert widget.special == [True] + [False] * 6 + [True]
+    assert widget.meta["num_layers"] == 2 and widget.meta["num_heads"] == 4 and widget.meta["causal"] is False
+    assert widget.overview_shape == [2, 7, 8, 8]
+    assert len(widget.overview) == 2 * 7 * 8 * 8 and len(widget.overview_scale) == 2 * 7 * 4
+    assert widget.prediction["labels"] == ["negative", "positive"]
+    assert widget.data_version == 1
+
+
+def test_layer_replies_are_float16_of_the_extracted_weights(bert_dir: Path) -> None:
+    widget = AttentionWidget(bert_dir, device="cpu").show("the movie was good")
+    reply, payload = request(widget, what="layer", layer=1)
+    assert reply["type"] == "layer" and reply["dtype"] == "float16" and reply["shape"] == [4, 6, 6]
+    assert len(payload) == 2 * 4 * 6 * 6  # 2 bytes a value
+    decoded = np.frombuffer(payload, dtype="<f2").reshape(4, 6, 6)
+    np.testing.assert_allclose(decoded, widget.data.attentions[1], atol=1e-3)
+    reply, payload = request(widget, what="rollout")
+    assert reply["type"] == "rollout" and reply["shape"] == [2, 6, 6] and len(payload) == 2 * 2 * 36
+
+
+def test_bad_requests_get_error_replies(bert_dir: Path) -> None:
+    widget = AttentionWidget(bert_dir, device="cpu").show("the movie")
+    reply, payload = widget.answer_request({"type": "request", "id": "x", "version": 99, "what": "layer", "layer": 0})
+    assert reply["type"] == "error" and "changed" in reply["message"] and payload is None
+    reply, _ = request(widget, what="layer", layer=7)
+    assert reply["type"] == "error" and "valid layers are 0 to 1" in reply["message"]
+    reply, _ = request(widget, what="teapot")
+    assert reply["type"] == "error" and "unknown request" in reply["message"]
+
+
+def test_messages_are_answered_with_one_buffer(bert_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    widget = AttentionWidget(bert_dir, device="cpu").show("the movie")
+    sent = []
+    monkeypatch.setattr(widget, "send", lambda content, buffers=None: sent.append((content, buffers)))
+    widget._on_message(widget, {"type": "request", "id": "a", "version": widget.data_version,
+                                "what": "layer", "layer": 0}, [])
+    assert sent[0][0]["id"] == "a" and len(sent[0][1]) == 1
+    assert widget.bytes_sent == len(sent[0][1][0])
+
+
+def test_a_result_for_an_older_text_never_replaces_a_newer_one(bert_dir: Path) -> None:
+    widget = AttentionWidget(bert_dir, device="cpu")
+    extractor = widget._extractor
+    real_extract = extractor.extract
+    release_first = threading.Event()
+    first_started = threading.Event()
+
+    def slow_for_the_first_text(text: str, **options):
+        if text == "the plot":
+            first_started.set()
+            release_first.wait(10)
+        return real_extract(text, **options)
+
+    extractor.extract = slow_for_the_first_text
+    widget.text = "the plot"
+    assert first_started.wait(10)
+    widget.text = "the acting was great"  # set while the first text is still extracting
+    release_first.set()
+    widget.wait(20)
+    assert widget.tokens == ["[CLS]", "the", "acting", "was", "great", "[SEP]"]
+    assert widget.data_version == 1  # the stale result was dropped, not shown first
+    assert widget.status == "ready"
+
+
+def test_errors_are_reported_and_show_raises(bert_dir: Path) -> None:
+    widget = AttentionWidget(bert_dir, device="cpu")
+    with pytest.raises(InputError, match="text is empty"):
+        widget.show("   ")
+    assert widget.status == "error" and "text is empty" in widget.error
+
+
+def test_unknown_keyword_arguments_name_the_valid_ones() -> None:
+    with pytest.raises(TypeError, match=r"unexpected keyword argument\(s\) colour;.*color_scale"):
+        AttentionWidget(None, colour="red")
+
+
+def test_options_become_trait_values(random_attention) -> None:
+    widget = AttentionWidget.from_data(random_attention(layers=2, heads=3), color_scale="log", head="mean", layer=1)
+    assert (widget.color_scale, widget.head, widget.layer) == ("log", "mean", 1)
+    assert widget.row_normalize is False and widget.hide_special is False and widget.direction == "from"
+
+
+def test_selection_is_validated(random_attention) -> None:
+    widget = AttentionWidget.from_data(random_attention(layers=2, heads=3).select_layers([1]))
+    assert widget.layer == 1  # the first kept layer
+    with pytest.raises(traitlets.TraitError, match="layer 0 is not available; valid layers are 1"):
+        widget.layer = 0
+    with pytest.raises(traitlets.TraitError, match="head 3 is out of range; valid heads are 0 to 2"):
+        widget.head = 3
+    with pytest.raises(traitlets.TraitError, match="rollout needs"):
+        widget.head = "rollout"
+    widget.head = "max"
+    widget.selected_token, widget.token_locked = 2, True  # what the browser writes back
+    assert (widget.selected_token, widget.token_locked) == (2, True)
+
+
+def test_padding_never_reaches_the_browser(random_attention) -> None:
+    widget = AttentionWidget.from_data(random_attention(seq=7, padding=3))
+    assert widget.tokens == ["[CLS]", "w0", "w1", "[SEP]"] and widget.meta["num_keys"] == 4
+
+
+def test_sections_of_an_encoder_decoder_switch_the_data(random_encoder_decoder) -> None:
+    widget = AttentionWidget.from_data(random_encoder_decoder())
+    assert widget.section == "encoder" and widget.meta["sections"] == ["encoder", "decoder", "cross"]
+    version = widget.data_version
+    widget.section = "cross"
+    assert widget.data_version == version + 1
+    assert widget.tokens == ["</s>", "<s>", "good"] and widget.key_tokens == ["<s>", "the", "film", "</s>"]
+    reply, payload = request(widget, what="layer", layer=0)
+    assert reply["shape"] == [2, 3, 4] and len(payload) == 2 * 2 * 3 * 4
+    assert request(widget, what="rollout")[0]["type"] == "error"
+    with pytest.raises(traitlets.TraitError, match="choose from encoder, decoder, cross"):
+        widget.section = "self"
+
+
+def test_from_file_reads_both_formats(random_attention, tmp_path: Path) -> None:
+    data = random_attention(layers=2, heads=2, seq=5, padding=1)
+    extracted = write_extracted_json(data, tmp_path / "a.json")
+    backend = write_backend_json(prepare(data), tmp_path / "b.json")
+    for path in (extracted, backend):
+        widget = AttentionWidget.from_file(path)
+        assert widget.tokens == ["[CLS]", "w0", "w1", "[SEP]"] and widget.status == "ready"
+        assert widget.text == data.text
+
+
+def test_show_needs_a_model_for_text(random_attention) -> None:
+    with pytest.raises(InputError, match="has no model"):
+        AttentionWidget.from_data(random_attention()).show("hello")
