@@ -15,9 +15,9 @@ returns in ``outputs.attentions`` (and ``encoder_attentions``, ``decoder_attenti
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -156,19 +156,65 @@ def to_numpy(weights: torch.Tensor) -> np.ndarray:
     return weights.detach()[0].to(device="cpu", dtype=torch.float32).numpy()
 
 
-@dataclass
-class LayerCapture:
-    """Forward hooks that keep the wanted layers' weights on the CPU as each layer finishes.
+class HostStack:
+    """The kept layers of one stack on the host, filled one layer at a time.
 
-    Attributes:
-        sites: where each layer's weights appear (see :func:`find_capture_sites`).
-        wanted: for each stack, the layer indices to keep (None keeps every layer).
-        captured: ``{stack: {layer: float32 (heads, query, key)}}``, filled during the forward.
+    The first layer that arrives sizes one float32 ``(layers, heads, query, key)``
+    array; each layer is then copied (device to host and to float32 in one copy)
+    straight into its slot, so no per-layer arrays are stacked afterwards.
     """
 
-    sites: list[CaptureSite]
-    wanted: Mapping[str, set[int] | None] = field(default_factory=dict)
-    captured: dict[str, dict[int, np.ndarray]] = field(default_factory=dict)
+    def __init__(self, layers: Iterable[int]) -> None:
+        self.layers = tuple(sorted(set(layers)))
+        self._slots = {layer: slot for slot, layer in enumerate(self.layers)}
+        self._array: np.ndarray | None = None
+        self._filled: set[int] = set()
+
+    def wants(self, layer: int) -> bool:
+        return layer in self._slots
+
+    def put(self, layer: int, weights: torch.Tensor) -> None:
+        """Store batch item 0 of ``weights``, ``(batch, heads, query, key)``, as ``layer``."""
+        if self._array is None:
+            self._array = np.empty((len(self.layers), *weights.shape[1:]), dtype=np.float32)
+        torch.from_numpy(self._array[self._slots[layer]]).copy_(weights.detach()[0])
+        self._filled.add(layer)
+
+    def result(self) -> tuple[np.ndarray, tuple[int, ...]] | None:
+        """float32 ``(layers, heads, query, key)`` and the layer indices it holds, or None if empty."""
+        if self._array is None:
+            return None
+        if len(self._filled) == len(self.layers):
+            return self._array, self.layers
+        kept = tuple(layer for layer in self.layers if layer in self._filled)
+        return self._array[[self._slots[layer] for layer in kept]], kept
+
+
+def _collect(stacks: Mapping[str, HostStack]) -> dict[str, tuple[np.ndarray, tuple[int, ...]]]:
+    results = {name: stack.result() for name, stack in stacks.items()}
+    return {name: result for name, result in results.items() if result is not None}
+
+
+class LayerCapture:
+    """Forward hooks that copy the wanted layers' weights to the host as each layer finishes.
+
+    Args:
+        sites: where each layer's weights appear (see :func:`find_capture_sites`).
+        wanted: layer indices to keep in every stack (None keeps every layer).
+    """
+
+    def __init__(self, sites: list[CaptureSite], wanted: Iterable[int] | None = None) -> None:
+        self.sites = sites
+        keep = None if wanted is None else set(wanted)
+        self.stacks: dict[str, HostStack] = {}
+        for stack in dict.fromkeys(site.stack for site in sites):
+            layers = [site.layer for site in sites if site.stack == stack]
+            self.stacks[stack] = HostStack(layer for layer in layers if keep is None or layer in keep)
+
+    @property
+    def captured(self) -> dict[str, tuple[np.ndarray, tuple[int, ...]]]:
+        """``{stack: (float32 (layers, heads, query, key), layer indices)}`` after the forward."""
+        return _collect(self.stacks)
 
     @contextmanager
     def hooks(self, model: nn.Module) -> Iterator[LayerCapture]:
@@ -185,15 +231,13 @@ class LayerCapture:
             for handle in handles:
                 handle.remove()
 
-    def _keeps(self, site: CaptureSite) -> bool:
-        layers = self.wanted.get(site.stack)
-        return layers is None or site.layer in layers
-
     def _hook_for(self, site: CaptureSite) -> Any:
+        stack = self.stacks[site.stack]
+
         def hook(module: nn.Module, args: Any, output: Any) -> Any:
             weights = output if site.index is None else output[site.index]
-            if self._keeps(site):
-                self.captured.setdefault(site.stack, {})[site.layer] = to_numpy(weights)
+            if stack.wants(site.layer):
+                stack.put(site.layer, weights)
             if site.index is None or not isinstance(output, tuple):
                 return None
             # Hand the model an empty placeholder so the device copy is freed now.
@@ -203,7 +247,6 @@ class LayerCapture:
         return hook
 
 
-@dataclass
 class MultiheadAttentionCapture:
     """Per-head weights from every ``nn.MultiheadAttention`` of a plain PyTorch model.
 
@@ -212,15 +255,20 @@ class MultiheadAttentionCapture:
     each attention module for per-head weights; registering hooks also turns the
     fast path off, so the module really runs.
 
-    Attributes:
+    Args:
         modules: the attention modules in forward order, one per layer.
         wanted: layer indices to keep (None keeps every layer).
-        captured: ``{layer: float32 (heads, query, key)}``.
     """
 
-    modules: list[nn.MultiheadAttention]
-    wanted: set[int] | None = None
-    captured: dict[int, np.ndarray] = field(default_factory=dict)
+    def __init__(self, modules: list[nn.MultiheadAttention], wanted: Iterable[int] | None = None) -> None:
+        self.modules = modules
+        keep = None if wanted is None else set(wanted)
+        self.stack = HostStack(layer for layer in range(len(modules)) if keep is None or layer in keep)
+
+    @property
+    def captured(self) -> dict[str, tuple[np.ndarray, tuple[int, ...]]]:
+        """``{"attentions": (float32 (layers, heads, query, key), layer indices)}``."""
+        return _collect({"attentions": self.stack})
 
     @contextmanager
     def hooks(self) -> Iterator[MultiheadAttentionCapture]:
@@ -242,10 +290,10 @@ class MultiheadAttentionCapture:
 
     def _keep(self, layer: int) -> Any:
         def hook(module: nn.Module, args: Any, output: Any) -> None:
-            if self.wanted is None or layer in self.wanted:
+            if self.stack.wants(layer):
                 weights = output[1]
                 if weights.dim() == 3:  # unbatched input: (heads, query, key)
                     weights = weights.unsqueeze(0)
-                self.captured[layer] = to_numpy(weights)
+                self.stack.put(layer, weights)
 
         return hook

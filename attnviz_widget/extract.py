@@ -61,12 +61,12 @@ class ForwardResult:
     """What one forward pass produced.
 
     Attributes:
-        stacks: ``{stack field: {layer: float32 (heads, query, key)}}``, e.g.
-            ``{"attentions": {0: ..., 1: ...}}``.
+        stacks: ``{stack field: (float32 (layers, heads, query, key), layer indices)}``,
+            e.g. ``{"attentions": (array, (0, 1))}``.
         logits: float32 logits of batch item 0 (``(labels,)`` for classifiers), or None.
     """
 
-    stacks: dict[str, dict[int, np.ndarray]]
+    stacks: dict[str, tuple[np.ndarray, tuple[int, ...]]]
     logits: np.ndarray | None
 
 
@@ -298,23 +298,20 @@ class AttentionExtractor:
             capture = MultiheadAttentionCapture(self._attention_modules, wanted=wanted)
             with capture.hooks():
                 output = self.model(inputs["input_ids"])
-            return ForwardResult({"attentions": capture.captured}, _classifier_logits(output))
+            return ForwardResult(capture.captured, _classifier_logits(output))
 
         with eager_attention(self.model):
             sites = self._ensure_sites()
             if sites is None:
                 outputs = self.model(**inputs, output_attentions=True)
-                stacks = {
-                    field: {
-                        layer: to_numpy(weights)
-                        for layer, weights in enumerate(getattr(outputs, field))
-                        if wanted is None or layer in wanted
-                    }
-                    for field in STACK_KINDS
-                    if getattr(outputs, field, None)
-                }
+                stacks = {}
+                for field in STACK_KINDS:
+                    layers = [i for i in range(len(getattr(outputs, field, None) or ())) if wanted is None or i in wanted]
+                    if layers:
+                        weights = getattr(outputs, field)
+                        stacks[field] = (np.stack([to_numpy(weights[i]) for i in layers]), tuple(layers))
             else:
-                capture = LayerCapture(sites, wanted={field: wanted for field in STACK_KINDS})
+                capture = LayerCapture(sites, wanted=wanted)
                 with capture.hooks(self.model):
                     outputs = self.model(**inputs, output_attentions=True)
                 stacks = capture.captured
@@ -474,14 +471,15 @@ class AttentionExtractor:
             logits=logits, probabilities=Prediction.from_logits(logits, labels).probabilities, labels=tuple(labels)
         )
 
-    def _stack_array(self, layers: dict[int, np.ndarray], stack: str) -> tuple[np.ndarray, tuple[int, ...]]:
-        if not layers:
+    def _stack_array(
+        self, result: ForwardResult, stack: str, description: str
+    ) -> tuple[np.ndarray, tuple[int, ...]]:
+        if stack not in result.stacks:
             raise InputError(
-                f"the model returned no attention weights for {stack}; subclass AttentionExtractor and "
+                f"the model returned no attention weights for {description}; subclass AttentionExtractor and "
                 "override _extract_attention for this architecture"
             )
-        indices = tuple(sorted(layers))
-        return np.stack([layers[i] for i in indices]), indices
+        return result.stacks[stack]
 
     def _assemble(
         self, text: str, encoded: EncodedText, result: ForwardResult, wanted: Sequence[int] | None
@@ -494,13 +492,13 @@ class AttentionExtractor:
         )
         if wanted is not None and not self.is_huggingface:
             self._check_layers(wanted)
-        first_stack = next(iter(result.stacks.values()), {})
-        num_heads = next(iter(first_stack.values())).shape[0] if first_stack else 0
+        first_stack = next(iter(result.stacks.values()), None)
+        num_heads = int(first_stack[0].shape[1]) if first_stack is not None else 0
         info = self._model_info(num_heads)
         prediction = self._prediction(result.logits)
 
         if not self.is_encoder_decoder:
-            attentions, indices = self._stack_array(result.stacks.get("attentions", {}), "attentions")
+            attentions, indices = self._stack_array(result, "attentions", "self-attention")
             causal = self.is_causal_lm or _looks_causal(attentions, encoded.mask)
             if causal and info.architecture == "encoder" and self.is_huggingface:
                 info = ModelInfo(info.model_type, "decoder", info.num_layers, info.num_heads, info.name)
@@ -521,9 +519,9 @@ class AttentionExtractor:
             display=tuple(self._display(encoded.decoder_tokens, encoded.decoder_special)),
             special=encoded.decoder_special,
         )
-        encoder_attn, encoder_layers = self._stack_array(result.stacks.get("encoder_attentions", {}), "the encoder")
-        decoder_attn, decoder_layers = self._stack_array(result.stacks.get("decoder_attentions", {}), "the decoder")
-        cross_attn, cross_layers = self._stack_array(result.stacks.get("cross_attentions", {}), "cross-attention")
+        encoder_attn, encoder_layers = self._stack_array(result, "encoder_attentions", "the encoder")
+        decoder_attn, decoder_layers = self._stack_array(result, "decoder_attentions", "the decoder")
+        cross_attn, cross_layers = self._stack_array(result, "cross_attentions", "cross-attention")
         common = {"text": text, "model": info, "prediction": prediction}
         decoder = AttentionData(
             attentions=decoder_attn, queries=decoder_tokens, layer_indices=decoder_layers, kind="decoder", causal=True,
@@ -540,13 +538,22 @@ class AttentionExtractor:
 
 
 def _looks_causal(attentions: np.ndarray, mask: np.ndarray) -> bool:
-    """True when every weight above the diagonal among real tokens is exactly 0."""
+    """True when the first layer puts exactly 0 weight above the diagonal among real tokens.
+
+    Softmax gives every unmasked key some weight, so a single nonzero entry above the
+    diagonal proves the attention bidirectional; the check stops at the first head
+    that shows one.
+    """
     real = np.flatnonzero(mask)
     if len(real) < 2:
         return False
-    block = attentions[:, :, real][:, :, :, real]
-    upper = np.triu_indices(len(real), k=1)
-    return bool(np.all(block[:, :, upper[0], upper[1]] == 0))
+    upper = np.triu(np.ones((len(real), len(real)), dtype=bool), k=1)
+    everything_real = len(real) == attentions.shape[-1] == attentions.shape[-2]
+    for head in attentions[0]:
+        block = head if everything_real else head[np.ix_(real, real)]
+        if np.any(block[upper]):
+            return False
+    return True
 
 
 def _classifier_logits(output: Any) -> np.ndarray | None:
