@@ -1,0 +1,418 @@
+"""Heatmaps of one attention head, or of an aggregate over heads.
+
+:func:`plot_heatmap` draws a static matplotlib figure (saved by :func:`save_heatmap`
+as PNG, SVG or PDF), :func:`plot_plotly` an interactive plotly figure (saved by
+:func:`save_plotly_html` as a standalone page). Both show the data without padding,
+query tokens down the y-axis (attending from, top to bottom) and key tokens along the
+x-axis (attended to), brighter colours for more attention, and for causal models the
+hidden upper triangle in a neutral grey rather than as zero.
+
+Figures are made with the Agg canvas directly, never through pyplot, so plotting
+neither needs a display nor touches a notebook's global figure state.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import matplotlib
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import Colormap, LogNorm, Normalize, PowerNorm
+from matplotlib.figure import Figure, SubFigure
+
+from .data import AttentionData
+from .errors import InputError
+from .formats import atomic_output
+from .prepare import AGGREGATES
+from .prepare import aggregate as aggregate_heads
+
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.axes import Axes
+    from plotly.graph_objects import Figure as PlotlyFigure
+
+__all__ = ["COLOR_SCALES", "plot_heatmap", "plot_plotly", "save_heatmap", "save_plotly_html"]
+
+ColorScale = Literal["linear", "sqrt", "log"]
+#: ``linear``; ``sqrt`` and ``log`` lift small weights out of the dark when one column
+#: (an attention sink such as ``[CLS]`` or the first token) takes most of the mass.
+COLOR_SCALES: tuple[str, ...] = ("linear", "sqrt", "log")
+
+#: Colour of cells a causal model cannot attend to.
+MASKED_COLOR = "#d9d9d9"
+#: With more tokens than this on an axis, only every n-th token is labelled.
+MAX_LABELS = 150
+#: Tick label font size (points) for few tokens and the floor it shrinks to.
+FONT_MAX, FONT_MIN = 10.0, 6.0
+#: Labels longer than this are cut with an ellipsis.
+LABEL_CHARS = 24
+#: The log scale spans at most this many decades below the largest value.
+LOG_DECADES = 4
+
+_SAVE_FORMATS = ("png", "svg", "pdf")
+# No creation date and fixed SVG ids, so that saving the same figure twice gives the same file.
+_SAVE_METADATA: dict[str, dict[str, Any]] = {"png": {}, "svg": {"Date": None}, "pdf": {"CreationDate": None}}
+
+_AGGREGATE_TITLES = {"mean": "layer {layer}, mean over heads", "max": "layer {layer}, max over heads",
+                     "rollout": "rollout through layer {layer}"}
+_STACK_NAMES = {"self": "", "encoder": "encoder ", "decoder": "decoder ", "cross": "cross-attention "}
+
+
+@dataclass(frozen=True)
+class _View:
+    """What both renderers draw.
+
+    Attributes:
+        matrix: float32 ``(query, key)``, padding removed.
+        masked: bool ``(query, key)``, True where a causal model hides the key.
+        queries, keys: the display tokens of the two axes.
+        title: e.g. ``"Layer 3, head 5 — distilbert (bert)"``.
+    """
+
+    matrix: np.ndarray
+    masked: np.ndarray
+    queries: tuple[str, ...]
+    keys: tuple[str, ...]
+    title: str
+
+    def visible(self) -> np.ndarray:
+        """The values not hidden by the causal mask, flat."""
+        return np.asarray(self.matrix[~self.masked])
+
+
+def _view(data: AttentionData, layer: int, head: int, aggregate: str | None) -> _View:
+    """The matrix, mask, labels and title of one head or aggregate, padding removed."""
+    if not isinstance(data, AttentionData):
+        raise InputError(f"expected AttentionData, got {type(data).__name__}; read files with read_attention_file")
+    clean = data.without_padding()
+    position = clean.position_of_layer(layer)  # InputError naming the valid layers
+    if aggregate is None:
+        matrix = clean.head(layer, head)
+        what = f"layer {layer}, head {head}"
+    else:
+        if aggregate not in AGGREGATES:
+            raise InputError(f"unknown aggregate {aggregate!r}; choose from {', '.join(AGGREGATES)}")
+        # mean and max need only this layer; rollout multiplies through every layer up to it
+        if aggregate == "rollout":
+            matrix = aggregate_heads(clean, aggregate)[position]
+        else:
+            matrix = aggregate_heads(clean.select_layers([layer]), aggregate)[0]
+        what = _AGGREGATE_TITLES[aggregate].format(layer=layer)
+    title = _STACK_NAMES[clean.kind] + what
+    title = title[0].upper() + title[1:]
+    if clean.model is not None:
+        model = clean.model
+        title += f" — {model.name} ({model.model_type})" if model.name else f" — {model.model_type}"
+    masked = np.zeros(matrix.shape, dtype=bool)
+    if clean.causal and clean.is_self_attention:
+        masked = np.triu(np.ones(matrix.shape, dtype=bool), k=1)
+    return _View(np.asarray(matrix, dtype=np.float32), masked, clean.queries.display, clean.keys.display, title)
+
+
+def _vmax(values: np.ndarray) -> float:
+    """The top of the colour scale: the largest visible value (the scale starts at 0)."""
+    return max(float(values.max()) if values.size else 1.0, 1e-6)
+
+
+def _norm(values: np.ndarray, color_scale: str) -> Normalize:
+    """Map attention ``values`` (the visible ones, flat) to [0, 1] for the colour map."""
+    vmax = _vmax(values)
+    if color_scale == "linear":
+        return Normalize(vmin=0.0, vmax=vmax)
+    if color_scale == "sqrt":
+        return PowerNorm(gamma=0.5, vmin=0.0, vmax=vmax)
+    if color_scale == "log":
+        floor = vmax * 10.0**-LOG_DECADES
+        positive = values[values > 0]
+        vmin = max(float(positive.min()), floor) if positive.size else floor
+        return LogNorm(vmin=min(vmin, vmax / 10), vmax=vmax, clip=True)  # zeros take the lowest colour
+    raise InputError(f"unknown color_scale {color_scale!r}; choose from {', '.join(COLOR_SCALES)}")
+
+
+def _colormap(cmap: str | Colormap) -> Colormap:
+    if isinstance(cmap, Colormap):
+        colormap = cmap
+    else:
+        try:
+            colormap = matplotlib.colormaps[cmap]
+        except KeyError:
+            raise InputError(
+                f"unknown colour map {cmap!r}; use a matplotlib name such as viridis, magma or Blues"
+            ) from None
+    return colormap.with_extremes(bad=MASKED_COLOR)
+
+
+def _tick_label(token: str) -> str:
+    """A token as an axis label: control characters visible, whitespace shown, cut to length."""
+    label = token.replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
+    if not label.strip():
+        label = "␣" * len(label) if label else "''"
+    return label if len(label) <= LABEL_CHARS else label[: LABEL_CHARS - 1] + "…"
+
+
+def _mathtext_safe(text: str) -> str:
+    """Keep matplotlib from reading ``$...$`` in token text as math."""
+    return text.replace("$", r"\$")
+
+
+def _label_step(count: int) -> int:
+    """Label every n-th token so that at most :data:`MAX_LABELS` labels share an axis."""
+    return max(1, math.ceil(count / MAX_LABELS))
+
+
+def _font_size(labels: int) -> float:
+    """Tick font size for ``labels`` labels on the longer axis: 10 pt shrinking to 6 pt."""
+    return float(np.clip(FONT_MAX * 40 / max(labels, 1), FONT_MIN, FONT_MAX))
+
+
+def _figure_size(view: _View, font: float, shown_queries: int, shown_keys: int) -> tuple[float, float]:
+    """Inches that leave one text line per labelled cell plus room for labels and colour bar."""
+    line = font * 1.45 / 72  # inches per label line
+    char = font * 0.62 / 72  # inches per character, roughly
+    longest_query = max(map(len, map(_tick_label, view.queries)))
+    longest_key = max(map(len, map(_tick_label, view.keys)))
+    width = max(4.0, shown_keys * line) + longest_query * char + 2.6  # y labels, axis title, colour bar
+    height = max(4.0, shown_queries * line) + longest_key * char + 1.4  # x labels, axis title, title
+    return width, height
+
+
+def plot_heatmap(
+    data: AttentionData,
+    layer: int = 0,
+    head: int = 0,
+    *,
+    aggregate: str | None = None,
+    ax: Axes | None = None,
+    title: str | None = None,
+    cmap: str | Colormap = "viridis",
+    color_scale: ColorScale = "linear",
+) -> Figure:
+    """A heatmap of one head, or of an aggregate over the heads of one layer.
+
+    Args:
+        data: attention ``(layers, heads, query, key)``; padding is removed first.
+        layer: the model layer (as in ``data.layer_indices``).
+        head: the head; ignored with ``aggregate``.
+        aggregate: ``"mean"`` or ``"max"`` over the heads of ``layer``, or ``"rollout"``
+            through ``layer`` (see :mod:`attnviz_widget.prepare`).
+        ax: draw into these axes instead of a new figure (which then keeps its size).
+        title: replaces the default title (layer, head or aggregate, and model).
+        cmap: a matplotlib colour map or its name.
+        color_scale: ``"linear"``, ``"sqrt"`` or ``"log"``.
+
+    Returns:
+        The figure, drawn with the Agg canvas: query tokens on the y-axis, key tokens
+        on the x-axis, a colour bar. Figure size grows with the token count and the
+        labels shrink to 6 pt; beyond 150 tokens every n-th token is labelled.
+
+    Raises:
+        InputError: ``layer`` or ``head`` out of range (the message gives the valid
+            range), an unknown aggregate, colour map or colour scale.
+    """
+    view = _view(data, layer, head, aggregate)
+    norm = _norm(view.visible(), color_scale)
+    colormap = _colormap(cmap)
+    n_queries, n_keys = view.matrix.shape
+    query_step, key_step = _label_step(n_queries), _label_step(n_keys)
+    shown_queries, shown_keys = math.ceil(n_queries / query_step), math.ceil(n_keys / key_step)
+    font = _font_size(max(shown_queries, shown_keys))
+    if ax is None:
+        figure = Figure(figsize=_figure_size(view, font, shown_queries, shown_keys), layout="constrained")
+        FigureCanvasAgg(figure)
+        ax = figure.add_subplot()
+        parent: Figure | SubFigure = figure
+    else:
+        found = ax.get_figure()
+        if found is None:
+            raise InputError("ax must belong to a figure")
+        parent = found
+        figure = found if isinstance(found, Figure) else found.figure  # the root of a subfigure
+
+    image = ax.imshow(
+        np.ma.masked_array(view.matrix, mask=view.masked),
+        cmap=colormap,
+        norm=norm,
+        interpolation="nearest",
+        aspect="auto",
+    )
+    query_ticks, key_ticks = range(0, n_queries, query_step), range(0, n_keys, key_step)
+    ax.set_yticks(list(query_ticks), [_mathtext_safe(_tick_label(view.queries[i])) for i in query_ticks], fontsize=font)
+    ax.set_xticks(list(key_ticks), [_mathtext_safe(_tick_label(view.keys[i])) for i in key_ticks], fontsize=font,
+                  rotation=90)
+    ax.tick_params(length=2, pad=2)
+    ax.set_ylabel("Query (attending)")
+    ax.set_xlabel("Key (attended to)")
+    ax.set_title(_mathtext_safe(view.title) if title is None else title, fontsize=12)
+    colorbar = parent.colorbar(image, ax=ax, shrink=min(1.0, max(0.4, 12 / max(n_queries, 1))), pad=0.02)
+    colorbar.set_label("rollout" if aggregate == "rollout" else "attention")
+    return figure
+
+
+def save_heatmap(
+    data: AttentionData,
+    path: str | os.PathLike[str],
+    layer: int = 0,
+    head: int = 0,
+    *,
+    aggregate: str | None = None,
+    dpi: int = 150,
+    title: str | None = None,
+    cmap: str | Colormap = "viridis",
+    color_scale: ColorScale = "linear",
+) -> Path:
+    """Save :func:`plot_heatmap` to ``path``: PNG, SVG or PDF by the suffix.
+
+    The write is atomic: an error while drawing or writing leaves no file behind.
+
+    Returns:
+        ``path`` as a :class:`~pathlib.Path`.
+
+    Raises:
+        InputError: an unknown suffix, an unwritable path, or the errors of
+            :func:`plot_heatmap`.
+    """
+    target = Path(path)
+    kind = target.suffix.lower().lstrip(".")
+    if kind not in _SAVE_FORMATS:
+        raise InputError(f"cannot save a heatmap as {target}: use a .png, .svg or .pdf file name")
+    with atomic_output(target) as handle, matplotlib.rc_context({"svg.hashsalt": "attnviz-widget"}):
+        figure = plot_heatmap(
+            data, layer, head, aggregate=aggregate, title=title, cmap=cmap, color_scale=color_scale
+        )
+        figure.savefig(handle, format=kind, dpi=dpi, metadata=_SAVE_METADATA[kind])
+    return target
+
+
+# -- plotly ---------------------------------------------------------------------------------
+
+
+def _plotly_text(text: str) -> str:
+    """Token text for plotly, which renders a subset of HTML in labels and hover text."""
+    return html.escape(text, quote=False)
+
+
+def _plotly_colorscale(colormap: Colormap, norm: Normalize, vmax: float, stops: int = 33) -> list[list[Any]]:
+    """A plotly colour scale over ``[0, vmax]`` that reproduces ``norm`` and ``colormap``.
+
+    plotly maps z linearly; placing the stops at ``norm.inverse`` of evenly spaced colour
+    fractions makes its piecewise-linear scale follow the square-root or log norm while
+    the figure keeps the raw attention values as z.
+    """
+    fractions = np.linspace(0.0, 1.0, stops)
+    positions = np.clip(np.asarray(norm.inverse(fractions), dtype=np.float64) / vmax, 0.0, 1.0)
+    positions[-1] = 1.0
+    colours = (np.asarray(colormap(fractions))[:, :3] * 255).round().astype(int)
+    scale: list[list[Any]] = [[float(p), f"rgb({r},{g},{b})"] for p, (r, g, b) in zip(positions, colours)]
+    if positions[0] > 0:  # log: below the lowest shown value, the lowest colour
+        scale.insert(0, [0.0, scale[0][1]])
+    return scale
+
+
+def plot_plotly(
+    data: AttentionData,
+    layer: int = 0,
+    head: int = 0,
+    *,
+    aggregate: str | None = None,
+    color_scale: ColorScale = "linear",
+    cmap: str | Colormap = "viridis",
+) -> PlotlyFigure:
+    """An interactive heatmap of one head or aggregate (arguments as :func:`plot_heatmap`).
+
+    Returns:
+        A ``plotly.graph_objects.Figure`` with one heatmap trace whose ``z`` is the
+        float32 ``(query, key)`` matrix without padding (NaN where a causal model hides
+        the key, drawn as grey gaps). Axes are numbered by token position, so repeated
+        tokens stay distinct, and labelled with the token text; query 0 is at the top.
+        Hovering shows ``query [i] → key [j]: value``. Token text is HTML-escaped.
+    """
+    import plotly.graph_objects as go
+
+    view = _view(data, layer, head, aggregate)
+    norm, vmax = _norm(view.visible(), color_scale), _vmax(view.visible())
+    colormap = _colormap(cmap)
+    n_queries, n_keys = view.matrix.shape
+    z = np.where(view.masked, np.float32(np.nan), view.matrix)
+    queries = [f"{_plotly_text(token)} [{i}]" for i, token in enumerate(view.queries)]
+    keys = [f"{_plotly_text(token)} [{j}]" for j, token in enumerate(view.keys)]
+    values = np.char.mod("%.4g", view.matrix)
+    hover = [
+        [f"{query} → {key}: {value}" for key, value in zip(keys, row)]
+        for query, row in zip(queries, values.tolist())
+    ]
+    query_step, key_step = _label_step(n_queries), _label_step(n_keys)
+    cell = min(24.0, max(900.0 / max(n_queries, n_keys), 10.0 / max(query_step, key_step)))
+    font = float(np.clip(cell * max(query_step, key_step) * 0.9, 7, 12))
+
+    def axis(tokens: tuple[str, ...], step: int, title: str) -> dict[str, Any]:
+        ticks = list(range(0, len(tokens), step))
+        return {
+            "title": {"text": title},
+            "tickmode": "array",
+            "tickvals": ticks,
+            "ticktext": [_plotly_text(_tick_label(tokens[i])) for i in ticks],
+            "tickfont": {"size": font},
+            "showgrid": False,
+            "zeroline": False,
+        }
+
+    figure = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=np.arange(n_keys),
+            y=np.arange(n_queries),
+            zmin=0.0,
+            zmax=vmax,
+            colorscale=_plotly_colorscale(colormap, norm, vmax),
+            colorbar={"title": {"text": "rollout" if aggregate == "rollout" else "attention"}},
+            text=hover,
+            hoverinfo="text",
+            hoverongaps=False,
+        )
+    )
+    figure.update_layout(
+        title={"text": _plotly_text(view.title)},
+        xaxis={**axis(view.keys, key_step, "Key (attended to)"), "tickangle": -90},
+        yaxis={**axis(view.queries, query_step, "Query (attending)"), "autorange": "reversed"},
+        plot_bgcolor=MASKED_COLOR,
+        width=round(n_keys * cell + 320),
+        height=round(n_queries * cell + 260),
+    )
+    return figure
+
+
+def save_plotly_html(fig_or_data: PlotlyFigure | AttentionData, path: str | os.PathLike[str], **options: Any) -> Path:
+    """Write a standalone HTML page that works offline (plotly.js inlined, no CDN).
+
+    Args:
+        fig_or_data: a figure from :func:`plot_plotly`, or AttentionData to plot.
+        path: the HTML file; written atomically.
+        **options: arguments of :func:`plot_plotly` (``layer``, ``head``,
+            ``aggregate``, ...), only with AttentionData.
+
+    Returns:
+        ``path`` as a :class:`~pathlib.Path`.
+
+    Raises:
+        InputError: options given with a figure, an unwritable path, or the errors of
+            :func:`plot_plotly`.
+    """
+    import plotly.graph_objects as go
+
+    if isinstance(fig_or_data, AttentionData):
+        figure = plot_plotly(fig_or_data, **options)
+    elif isinstance(fig_or_data, go.Figure):
+        if options:
+            raise InputError(f"plot options ({', '.join(options)}) apply only when saving AttentionData, not a figure")
+        figure = fig_or_data
+    else:
+        raise InputError(f"save_plotly_html needs a plotly Figure or AttentionData, got {type(fig_or_data).__name__}")
+    page = figure.to_html(include_plotlyjs=True, full_html=True, config={"displaylogo": False})
+    with atomic_output(path) as handle:
+        handle.write(page.encode("utf-8"))
+    return Path(path)
