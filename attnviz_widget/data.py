@@ -238,6 +238,7 @@ class AttentionData:
             )
         if self.kind not in ATTENTION_KINDS:
             raise InputError(f"kind must be one of {', '.join(ATTENTION_KINDS)}, got {self.kind!r}")
+        attentions = attentions.view()  # read-only through this object, the caller's array untouched
         attentions.setflags(write=False)
         object.__setattr__(self, "attentions", attentions)
         object.__setattr__(self, "keys", keys)
@@ -310,22 +311,22 @@ class AttentionData:
     def without_padding(self) -> AttentionData:
         """The same data with padded query and key tokens removed (by the masks)."""
         query_keep, key_keep = self.queries.mask, self.keys.mask
-        if query_keep.all() and key_keep.all():
+        parts = {name: part.without_padding() for name, part in self.parts.items()}
+        if query_keep.all() and key_keep.all() and all(parts[name] is part for name, part in self.parts.items()):
             return self
         attentions = self.attentions[:, :, query_keep][:, :, :, key_keep]
         queries = self.queries.select(query_keep)
         keys = queries if self.is_self_attention else self.keys.select(key_keep)
-        parts = {name: part.without_padding() for name, part in self.parts.items()}
         return replace(self, attentions=attentions, queries=queries, keys=keys, parts=parts)
 
     def select_layers(self, layers: Sequence[int]) -> AttentionData:
-        """Only the given model layers, in the given order."""
+        """Only the given model layers, in the given order (in every part too)."""
         positions = [self.position_of_layer(layer) for layer in layers]
         return replace(
             self,
             attentions=self.attentions[positions],
             layer_indices=tuple(self.layer_indices[p] for p in positions),
-            parts={},
+            parts={name: part.select_layers(layers) for name, part in self.parts.items()},
         )
 
 

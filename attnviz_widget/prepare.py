@@ -104,7 +104,9 @@ def prepare(
     the data further: ``display_tokens``, ``special_tokens``, ``kind``, ``causal``, and
     when known ``key_tokens`` (cross-attention), ``model`` and ``prediction``. With
     ``aggregates``, each layer also gets ``aggregates: {name: (query, key)}`` (rollout
-    is the rollout through that layer, computed over all kept layers).
+    is the rollout through that layer, computed over all kept layers). Encoder-decoder
+    data adds ``parts: {"decoder": ..., "cross": ...}``, each prepared the same way
+    (cross-attention has no rollout).
 
     Args:
         data: extracted attention.
@@ -150,4 +152,14 @@ def prepare(
         result["model"] = clean.model.to_dict()
     if clean.prediction is not None:
         result["prediction"] = clean.prediction.to_dict()
+    if clean.parts:
+        result["parts"] = {
+            name: prepare(
+                part,
+                aggregates=[n for n in names if n != "rollout" or part.is_self_attention],
+                layers=layers,
+                as_lists=as_lists,
+            )
+            for name, part in clean.parts.items()
+        }
     return result

@@ -67,7 +67,7 @@ class AttentionWidget(anywidget.AnyWidget):
         widget.layer, widget.head, widget.selected_token   # what the user picked
     """
 
-    _esm = traitlets.Any(_bundle()).tag(sync=True)
+    _esm = _bundle()
 
     # -- data (Python -> JS) ---------------------------------------------------------
     data_version = Int(0).tag(sync=True)

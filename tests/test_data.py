@@ -70,3 +70,26 @@ def test_prediction() -> None:
     assert Prediction.from_dict(prediction.to_dict()).labels == ("pos", "neg")
     with pytest.raises(InputError, match="must match"):
         Prediction(logits=[1.0], probabilities=[1.0], labels=("a", "b"))
+
+
+def test_the_callers_array_stays_writable() -> None:
+    values = np.ones((1, 1, 2, 2), dtype=np.float32) / 2
+    AttentionData.from_arrays(["a", "b"], values)
+    values[0, 0, 0, 0] = 0.25  # still the caller's to change
+    assert values.flags.writeable
+
+
+def test_padding_in_parts_is_removed_even_without_padding_on_top(random_encoder_decoder) -> None:
+    data = random_encoder_decoder()
+    unpadded_top = data.select_layers([0])
+    assert unpadded_top.part("decoder").layer_indices == (0,)
+    encoder_only_real = replace_mask_all_real(data)
+    assert encoder_only_real.without_padding().part("cross").keys.mask.all()
+
+
+def replace_mask_all_real(data: AttentionData) -> AttentionData:
+    """The same data with the top (encoder) stack's mask all real, the cross part's keys still padded."""
+    from dataclasses import replace
+
+    queries = TokenSequence(data.queries.tokens, mask=np.ones(len(data.queries), dtype=bool))
+    return replace(data, queries=queries, keys=queries)

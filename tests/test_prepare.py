@@ -97,3 +97,11 @@ def test_cross_attention_keeps_both_token_lists(random_encoder_decoder) -> None:
     assert prepared["tokens"] == ["</s>", "<s>", "Ġgood"]
     assert prepared["key_tokens"] == ["<s>", "Ġthe", "Ġfilm", "</s>"]  # padding dropped
     assert np.asarray(prepared["layers"][0]["heads"][0]["attention"]).shape == (3, 4)
+
+
+def test_encoder_decoder_parts_are_prepared_too(random_encoder_decoder) -> None:
+    prepared = prepare(random_encoder_decoder(), aggregates=("mean", "rollout"))
+    assert set(prepared["parts"]) == {"decoder", "cross"}
+    assert set(prepared["parts"]["decoder"]["layers"][0]["aggregates"]) == {"mean", "rollout"}
+    assert set(prepared["parts"]["cross"]["layers"][0]["aggregates"]) == {"mean"}
+    assert prepared["parts"]["cross"]["key_tokens"] == ["<s>", "Ġthe", "Ġfilm", "</s>"]
