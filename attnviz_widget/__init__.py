@@ -22,6 +22,7 @@ __version__ = "0.1.0"
 if TYPE_CHECKING:  # pragma: no cover
     from .extract import AttentionExtractor, extract
     from .formats import read_attention_file, write_backend_json, write_extracted_json
+    from .html_export import save_html
     from .plot import plot_heatmap, plot_plotly, save_heatmap
     from .prepare import attention_rollout, prepare
     from .widget import AttentionWidget
@@ -38,6 +39,7 @@ _LAZY = {
     "save_heatmap": "plot",
     "plot_plotly": "plot",
     "AttentionWidget": "widget",
+    "save_html": "html_export",
 }
 
 __all__ = [
@@ -60,6 +62,7 @@ __all__ = [
     "prepare",
     "read_attention_file",
     "save_heatmap",
+    "save_html",
     "write_backend_json",
     "write_extracted_json",
 ]

@@ -171,8 +171,9 @@ def visualize_parser() -> argparse.ArgumentParser:
         "default: attention_vis.png) or the processed data (default: backend_data.json)",
     )
     parser.add_argument(
-        "--mode", choices=("plot", "prepare"), default="plot",
-        help='"plot" (visualize) or "prepare" (for backend) (default: plot)',
+        "--mode", choices=("plot", "prepare", "html"), default="plot",
+        help='"plot" (visualize) or "prepare" (for backend) (default: plot); "html" writes the interactive '
+        "widget as one self-contained offline page",
     )
     parser.add_argument("--layer", type=int, default=0, help="layer index to visualize in plot mode (default: 0)")
     parser.add_argument("--head", type=int, default=0, help="head index to visualize in plot mode (default: 0)")
@@ -187,12 +188,21 @@ def visualize_main(argv: Sequence[str] | None = None) -> int:
     args = visualize_parser().parse_args(argv)
 
     def main() -> int:
-        default_output = "attention_vis.png" if args.mode == "plot" else "backend_data.json"
+        default_output = {"plot": "attention_vis.png", "prepare": "backend_data.json", "html": "attention.html"}[
+            args.mode
+        ]
         output = _check_writable(args.output_file or default_output)
         from .formats import read_attention_file, read_extracted_json
 
         # prepare needs the extracted format; plot reads either format
         data = (read_extracted_json if args.mode == "prepare" else read_attention_file)(args.input_file)
+        if args.mode == "html":
+            from .html_export import save_html
+
+            _check_indices(data, args.layer, args.head)
+            save_html(data, output, layer=args.layer, head=args.head)
+            print(f"wrote {output}: interactive page, {summary(data)}, opens offline")
+            return 0
         if args.mode == "prepare":
             from .formats import write_backend_json
             from .prepare import prepare

@@ -23,14 +23,7 @@ from traitlets import Bool, Bytes, Dict, Enum, Int, List, Unicode, Union
 
 from .data import AttentionData
 from .errors import AttnvizError, InputError
-from .wire import (
-    OVERVIEW_AGGREGATES,
-    build_overview,
-    float16_bytes,
-    meta_for,
-    prediction_for,
-    rollout_or_none,
-)
+from .wire import OVERVIEW_AGGREGATES, build_view, float16_bytes
 
 BUNDLE = Path(__file__).parent / "static" / "widget.js"
 HEAD_AGGREGATES = OVERVIEW_AGGREGATES
@@ -274,29 +267,21 @@ class AttentionWidget(anywidget.AnyWidget):
 
     def _load_section(self, section: str) -> None:
         assert self._data is not None
-        view = self._data.part(section).without_padding()
-        rollout = rollout_or_none(view)
-        overview = build_overview(view, rollout)
+        payload = build_view(self._data, section)
+        view = payload.view
         self._view = view
         self._view_section = section
         self._layer_cache.clear()
-        self._rollout_bytes = None if rollout is None else float16_bytes(rollout)
+        self._rollout_bytes = None if payload.rollout is None else float16_bytes(payload.rollout)
         layer = self.layer if self.layer in view.layer_indices else view.layer_indices[0]
         head = self.head
         if isinstance(head, int) and not 0 <= head < view.num_heads:
             head = 0
-        if head == "rollout" and rollout is None:
+        if head == "rollout" and payload.rollout is None:
             head = "mean"
         with self.hold_sync():
-            self.tokens = list(view.queries.display)
-            self.key_tokens = list(view.keys.display)
-            self.special = view.queries.special.tolist()
-            self.key_special = view.keys.special.tolist()
-            self.meta = meta_for(view, list(self._data.sections))
-            self.prediction = prediction_for(view)
-            self.overview = overview.pixels.tobytes()
-            self.overview_shape = overview.shape
-            self.overview_scale = overview.scale.astype("<f4").tobytes()
+            for name, value in payload.traits.items():
+                setattr(self, name, value)
             self.layer = layer
             self.head = head
             if self.selected_token is not None and self.selected_token >= len(view.queries):
@@ -378,6 +363,22 @@ class AttentionWidget(anywidget.AnyWidget):
             raise InputError(f"unknown request {what!r}")
         except (AttnvizError, TypeError, ValueError) as error:
             return {**base, "type": "error", "message": str(error)}, None
+
+    def save_html(self, path: str | os.PathLike[str], *, title: str | None = None) -> Path:
+        """Write the data shown as one self-contained interactive HTML file (no kernel, no network).
+
+        The page starts from this widget's current view: layer, head, colour scale,
+        row normalisation, special tokens and token direction.
+        """
+        if self._data is None:
+            raise InputError("nothing to save yet; show a text or load data first")
+        from .html_export import save_html
+
+        traits = {name: getattr(self, name) for name in ("layer", "head", "color_scale", "row_normalize",
+                                                          "hide_special", "direction")}
+        if self.section != next(iter(self._data.sections)):
+            traits = {}  # the current layer/head may not exist in every stack
+        return save_html(self._data, path, title=title, **traits)
 
     def close(self) -> None:
         executor = getattr(self, "_executor", None)  # absent when __init__ raised early

@@ -112,3 +112,37 @@ def prediction_for(data: AttentionData) -> dict[str, Any] | None:
         "probabilities": [float(p) for p in data.prediction.probabilities],
         "label": data.prediction.label,
     }
+
+
+@dataclass(frozen=True)
+class ViewPayload:
+    """Everything the frontend needs for one attention stack.
+
+    Attributes:
+        view: the stack with padding removed.
+        traits: the data traits of ``js/PROTOCOL.md`` (tokens, meta, overview, ...).
+        rollout: float32 ``(layers, query, key)`` rollout through each layer, if defined.
+    """
+
+    view: AttentionData
+    traits: dict[str, Any]
+    rollout: np.ndarray | None
+
+
+def build_view(data: AttentionData, section: str) -> ViewPayload:
+    """The payload for stack ``section`` of ``data`` (see :attr:`AttentionData.sections`)."""
+    view = data.part(section).without_padding()
+    rollout = rollout_or_none(view)
+    overview = build_overview(view, rollout)
+    traits = {
+        "tokens": list(view.queries.display),
+        "key_tokens": list(view.keys.display),
+        "special": view.queries.special.tolist(),
+        "key_special": view.keys.special.tolist(),
+        "meta": meta_for(view, list(data.sections)),
+        "prediction": prediction_for(view),
+        "overview": overview.pixels.tobytes(),
+        "overview_shape": overview.shape,
+        "overview_scale": overview.scale.astype("<f4").tobytes(),
+    }
+    return ViewPayload(view=view, traits=traits, rollout=rollout)

@@ -1,0 +1,145 @@
+"""One self-contained HTML file with the interactive widget: no kernel, no network.
+
+The widget's own bundle and every full-resolution layer (float16, base64) are inlined,
+so the page opens from ``file://`` on a machine without Python or internet access and
+renders the same views as in Jupyter. Encoder-decoder data get one widget per stack.
+
+Text is data: the JSON state is embedded with ``<``, ``>`` and ``&`` escaped as JSON
+unicode escapes, so no token can close the script element, and the frontend renders
+tokens with ``textContent``.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import os
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from .data import AttentionData
+from .errors import InputError
+from .formats import atomic_output
+from .wire import build_view, float16_bytes
+
+BUNDLE = Path(__file__).parent / "static" / "widget.js"
+SECTION_TITLES = {
+    "self": "Self-attention",
+    "encoder": "Encoder self-attention",
+    "decoder": "Decoder self-attention",
+    "cross": "Cross-attention (decoder queries, encoder keys)",
+}
+
+
+def _b64(payload: bytes) -> str:
+    return base64.b64encode(payload).decode("ascii")
+
+
+def standalone_state(data: AttentionData, section: str, **traits: Any) -> dict[str, Any]:
+    """The state ``mountStandalone`` takes: trait values plus every layer as base64 float16."""
+    payload = build_view(data, section)
+    view = payload.view
+    state: dict[str, Any] = {
+        name: _b64(value) if isinstance(value, bytes) else value for name, value in payload.traits.items()
+    }
+    state["layers"] = {
+        str(layer): _b64(float16_bytes(view.attentions[position])) for position, layer in enumerate(view.layer_indices)
+    }
+    state["rollout"] = None if payload.rollout is None else _b64(float16_bytes(payload.rollout))
+    state.update(
+        data_version=1,
+        status="ready",
+        error="",
+        text=view.text,
+        section=section,
+        layer=view.layer_indices[0],
+        head=0,
+        selected_token=None,
+        token_locked=False,
+        direction="from",
+        color_scale="sqrt",
+        row_normalize=False,
+        hide_special=False,
+    )
+    unknown = sorted(set(traits) - set(state))
+    if unknown:
+        raise InputError(f"unknown widget option(s) {', '.join(unknown)}")
+    state.update(traits)
+    return state
+
+
+def _script_safe_json(value: Any) -> str:
+    """JSON that cannot end a ``<script>`` element or open markup."""
+    text = orjson.dumps(value).decode("utf-8")
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def render_html(data: AttentionData, *, title: str | None = None, **traits: Any) -> str:
+    """The page as a string (see :func:`save_html`)."""
+    if not BUNDLE.is_file():
+        raise InputError("the widget's JavaScript bundle is missing; reinstall the package (pip install builds it)")
+    bundle = BUNDLE.read_text(encoding="utf-8").replace("</script", "<\\/script")
+    model = data.model.name if data.model is not None and data.model.name else "attention"
+    heading = title or f"Attention of {model}"
+    blocks = []
+    for index, section in enumerate(data.sections):
+        state = _script_safe_json(standalone_state(data, section, **traits))
+        caption = f"<h2>{html.escape(SECTION_TITLES[section])}</h2>" if len(data.sections) > 1 else ""
+        blocks.append(
+            f'{caption}<div class="attnviz-mount" data-state="attnviz-state-{index}"></div>\n'
+            f'<script type="application/json" id="attnviz-state-{index}">{state}</script>'
+        )
+    return f"""<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{html.escape(heading)}</title>
+<style>body {{ font-family: system-ui, sans-serif; margin: 16px; color: #222; }} h1 {{ font-size: 1.3em; }}
+.attnviz-text {{ color: #555; max-width: 60em; }}</style>
+</head>
+<body>
+<h1>{html.escape(heading)}</h1>
+<p class="attnviz-text"></p>
+{chr(10).join(blocks)}
+<script type="text/plain" id="attnviz-bundle">{bundle}</script>
+<script type="module">
+const code = document.getElementById("attnviz-bundle").textContent;
+const url = URL.createObjectURL(new Blob([code], {{ type: "text/javascript" }}));
+const {{ mountStandalone }} = await import(url);
+for (const mount of document.querySelectorAll(".attnviz-mount")) {{
+  const state = JSON.parse(document.getElementById(mount.dataset.state).textContent);
+  mountStandalone(mount, state);
+}}
+const first = JSON.parse(document.getElementById("attnviz-state-0").textContent);
+document.querySelector(".attnviz-text").textContent = first.text;
+</script>
+</body>
+</html>
+"""
+
+
+def save_html(
+    data: AttentionData | str | os.PathLike[str],
+    path: str | os.PathLike[str],
+    *,
+    title: str | None = None,
+    **traits: Any,
+) -> Path:
+    """Write one self-contained interactive HTML page for ``data`` (or a JSON file of either format).
+
+    ``traits`` set the initial view (``layer``, ``head``, ``color_scale``, ...). The
+    page embeds every layer as float16: about 2.7 bytes a value after base64, so a
+    12 × 12 model at 512 tokens makes a ~100 MB page; keep fewer layers
+    (``data.select_layers``) for smaller files.
+    """
+    if not isinstance(data, AttentionData):
+        from .formats import read_attention_file
+
+        data = read_attention_file(data)
+    page = render_html(data, title=title, **traits).encode("utf-8")
+    with atomic_output(path) as handle:
+        handle.write(page)
+    return Path(path)
