@@ -1,0 +1,38 @@
+/**
+ * The focused matrix: one head of a layer, the mean or max over its heads, or the rollout
+ * through it, obtained through the layer and rollout requests of the model adapter.
+ */
+import { maxOverHeads, meanOverHeads, stackSlice } from "./aggregate";
+import type { HeadChoice, Matrix, Stack } from "./types";
+
+/** Where full-resolution data come from (the model adapter, or a test double). */
+export interface StackSource {
+  requestLayer(layer: number): Promise<Stack>;
+  requestRollout(): Promise<Stack>;
+}
+
+/**
+ * The `Q × K` matrix of `head` at model layer `layer`. Rollout comes as one stack over the
+ * kept layers, so its slice is the position of `layer` in `layerIndices`.
+ */
+export async function loadFocusedMatrix(
+  source: StackSource,
+  layerIndices: readonly number[],
+  layer: number,
+  head: HeadChoice,
+): Promise<Matrix> {
+  if (head === "rollout") {
+    const position = layerIndices.indexOf(layer);
+    if (position < 0) throw new RangeError(`layer ${layer} is not among the kept layers`);
+    return stackSlice(await source.requestRollout(), position);
+  }
+  const stack = await source.requestLayer(layer);
+  if (typeof head === "number") return stackSlice(stack, head);
+  return head === "mean" ? meanOverHeads(stack) : maxOverHeads(stack);
+}
+
+/** Why a matrix cannot be shown with these tokens, or null when its shape fits. */
+export function shapeProblem(matrix: Matrix, numQueries: number, numKeys: number): string | null {
+  if (matrix.rows === numQueries && matrix.cols === numKeys) return null;
+  return `attention is ${matrix.rows}\u00d7${matrix.cols} but there are ${numQueries} query and ${numKeys} key tokens`;
+}

@@ -1,0 +1,329 @@
+/**
+ * The overview grid: one thumbnail per layer × head, then the mean / max / rollout columns.
+ * All thumbnails are rasterised into one atlas image; the visible canvas copies each one to
+ * its place. The focus outline and the selected query row go on an overlay canvas.
+ */
+import { PRINT_THEME, canvasPoint, font, hatchPattern, pixelCanvas, pixelRatioOf, sizeCanvas, themeOf, type Theme } from "./canvas";
+import { thumbAt } from "./hittest";
+import { overviewLayout, pooledIndex, thumbRect, type OverviewLayout } from "./layout";
+import { rasterizeOverview } from "./raster";
+import { formatValue } from "./scale";
+import { AGGREGATES, type ColorScale, type HeadChoice, type Overview } from "./types";
+
+/** Column labels of the aggregate columns, in order. */
+const AGGREGATE_LABELS = ["mean", "max", "roll"];
+const AGGREGATE_NAMES = ["mean over heads", "max over heads", "attention rollout"];
+
+/** What the overview shows besides the thumbnails. */
+export interface OverviewContent {
+  overview: Overview;
+  /** Model layer index of each overview row. */
+  layerIndices: readonly number[];
+  numHeads: number;
+  /** Full-matrix size, for mapping queries to pooled rows and for the causal mask. */
+  numQueries: number;
+  numKeys: number;
+  causal: boolean;
+  /** False when rollout is undefined (cross-attention, or not every layer kept). */
+  hasRollout: boolean;
+  scale: ColorScale;
+}
+
+/** Why the rollout column may be empty. */
+export const NO_ROLLOUT = "rollout needs self-attention of every layer from layer 0";
+
+export interface OverviewCallbacks {
+  /** A thumbnail was chosen (click or arrow keys). */
+  pick(layer: number, head: HeadChoice): void;
+  tooltip(lines: string[] | null, clientX: number, clientY: number): void;
+}
+
+/** Overview column of a head choice. */
+export function columnOf(head: HeadChoice, numHeads: number): number {
+  return typeof head === "number" ? head : numHeads + AGGREGATES.indexOf(head);
+}
+
+/** Head choice of an overview column. */
+export function headOfColumn(column: number, numHeads: number): HeadChoice {
+  return column < numHeads ? column : AGGREGATES[column - numHeads];
+}
+
+export class OverviewView {
+  /** The visible canvas (class `attnviz-overview`). */
+  readonly canvas: HTMLCanvasElement;
+  private readonly overlay: HTMLCanvasElement;
+  private readonly abort = new AbortController();
+  private content: OverviewContent | null = null;
+  private atlas: HTMLCanvasElement | null = null;
+  private layout: OverviewLayout | null = null;
+  private focus: { row: number; col: number } | null = null;
+  private query: number | null = null;
+  private locked = false;
+  private hovered: string | null = null;
+  /** Read from CSS at each full paint; the overlay reuses it (no style reads while hovering). */
+  private theme: Theme = PRINT_THEME;
+
+  constructor(
+    host: HTMLElement,
+    private readonly callbacks: OverviewCallbacks,
+    private readonly targetWidth = 560,
+  ) {
+    const doc = host.ownerDocument;
+    const wrap = doc.createElement("div");
+    wrap.className = "attnviz-canvas-wrap";
+    this.canvas = doc.createElement("canvas");
+    this.canvas.className = "attnviz-overview";
+    this.canvas.tabIndex = 0;
+    this.canvas.setAttribute("role", "grid");
+    this.canvas.setAttribute("aria-label", "attention of every layer and head; arrow keys move the focus");
+    this.overlay = doc.createElement("canvas");
+    this.overlay.className = "attnviz-overlay";
+    this.overlay.setAttribute("aria-hidden", "true");
+    wrap.append(this.canvas, this.overlay);
+    host.appendChild(wrap);
+    const signal = this.abort.signal;
+    this.canvas.addEventListener("click", (e) => this.onClick(e), { signal });
+    this.canvas.addEventListener("mousemove", (e) => this.onMove(e), { signal });
+    this.canvas.addEventListener("mouseleave", () => this.onLeave(), { signal });
+    this.canvas.addEventListener("keydown", (e) => this.onKey(e), { signal });
+  }
+
+  /** Show new thumbnails: rasterise, lay out, paint. */
+  setContent(content: OverviewContent): void {
+    this.content = content;
+    this.layout = overviewLayout({
+      layers: content.overview.layers,
+      heads: content.numHeads,
+      aggregates: content.overview.columns - content.numHeads,
+      targetWidth: this.targetWidth,
+    });
+    const { left, top, thumb, gap, aggregateGap, heads, columns, layers } = this.layout;
+    // geometry for automation and tests (CSS pixels of the canvas)
+    this.canvas.dataset.layout = JSON.stringify({ left, top, thumb, gap, aggregateGap, heads, columns, layers });
+    this.rasterize();
+    this.paint();
+  }
+
+  /** Recolour for a new colour scale. */
+  setScale(scale: ColorScale): void {
+    if (!this.content || this.content.scale === scale) return;
+    this.content = { ...this.content, scale };
+    this.rasterize();
+    this.paint();
+  }
+
+  /** Outline the focused thumbnail (model layer index and head choice). */
+  setFocus(layer: number, head: HeadChoice): void {
+    if (!this.content) return;
+    const row = this.content.layerIndices.indexOf(layer);
+    const col = columnOf(head, this.content.numHeads);
+    const focus = row >= 0 && col >= 0 ? { row, col } : null;
+    if (focus?.row === this.focus?.row && focus?.col === this.focus?.col) return;
+    this.focus = focus;
+    this.paintOverlay();
+  }
+
+  /** Mark the pooled row of query `query` in every thumbnail. */
+  setSelection(query: number | null, locked: boolean): void {
+    if (query === this.query && locked === this.locked) return;
+    this.query = query;
+    this.locked = locked;
+    this.paintOverlay();
+  }
+
+  get painted(): boolean {
+    return this.content !== null;
+  }
+
+  clear(): void {
+    this.content = null;
+    this.layout = null;
+    sizeCanvas(this.canvas, 1, 1, 1);
+    sizeCanvas(this.overlay, 1, 1, 1);
+  }
+
+  destroy(): void {
+    this.abort.abort();
+    this.canvas.parentElement?.remove();
+  }
+
+  private rasterize(): void {
+    const content = this.content as OverviewContent;
+    const atlas = rasterizeOverview(content.overview, {
+      scale: content.scale,
+      causal: content.causal ? { numQueries: content.numQueries, numKeys: content.numKeys } : null,
+    });
+    this.atlas = pixelCanvas(this.canvas.ownerDocument, atlas.pixels, atlas.width, atlas.height, this.atlas);
+  }
+
+  private paint(): void {
+    const { content, layout, atlas } = this;
+    if (!content || !layout || !atlas) return;
+    this.theme = themeOf(this.canvas);
+    const ctx = sizeCanvas(this.canvas, layout.width, layout.height, pixelRatioOf(this.canvas));
+    if (ctx) paintOverview(ctx, layout, content, atlas, this.theme);
+    this.paintOverlay();
+  }
+
+  private paintOverlay(): void {
+    const { content, layout } = this;
+    if (!content || !layout) return;
+    const ctx = sizeCanvas(this.overlay, layout.width, layout.height, pixelRatioOf(this.canvas));
+    if (!ctx) return;
+    const theme = this.theme;
+    if (this.query !== null && this.query < content.numQueries) {
+      const { tq } = content.overview;
+      const r = pooledIndex(this.query, content.numQueries, tq);
+      const band = layout.thumb / tq;
+      ctx.strokeStyle = theme.accent;
+      ctx.lineWidth = this.locked ? 1.5 : 1;
+      for (let row = 0; row < layout.layers; row++) {
+        for (let col = 0; col < layout.columns; col++) {
+          const rect = thumbRect(layout, row, col);
+          const y = rect.y + r * band;
+          ctx.strokeRect(rect.x + 0.5, y - 0.5, rect.w - 1, Math.max(band, 1) + 1);
+        }
+      }
+    }
+    if (this.focus) {
+      const rect = thumbRect(layout, this.focus.row, this.focus.col);
+      ctx.strokeStyle = theme.fg;
+      ctx.lineWidth = 2;
+      ctx.strokeRect(rect.x - 1, rect.y - 1, rect.w + 2, rect.h + 2);
+    }
+  }
+
+  private thumbAtEvent(event: MouseEvent): { row: number; col: number } | null {
+    if (!this.layout) return null;
+    const { x, y } = canvasPoint(this.canvas, event, this.layout.width, this.layout.height);
+    return thumbAt(this.layout, x, y);
+  }
+
+  private onClick(event: MouseEvent): void {
+    const thumb = this.thumbAtEvent(event);
+    if (thumb && this.content) this.pick(thumb.row, thumb.col);
+  }
+
+  private pick(row: number, col: number): void {
+    const content = this.content as OverviewContent;
+    const head = headOfColumn(col, content.numHeads);
+    if (head === "rollout" && !content.hasRollout) return;
+    this.callbacks.pick(content.layerIndices[row], head);
+  }
+
+  private onMove(event: MouseEvent): void {
+    const thumb = this.thumbAtEvent(event);
+    const content = this.content;
+    if (!thumb || !content) {
+      this.onLeave();
+      return;
+    }
+    const key = `${thumb.row}:${thumb.col}`;
+    this.canvas.style.cursor = "pointer";
+    if (key === this.hovered) return;
+    this.hovered = key;
+    const layer = content.layerIndices[thumb.row];
+    const head = headOfColumn(thumb.col, content.numHeads);
+    const name = typeof head === "number" ? `head ${head}` : AGGREGATE_NAMES[AGGREGATES.indexOf(head)];
+    const max = content.overview.scale[thumb.row * content.overview.columns + thumb.col];
+    const lines =
+      head === "rollout" && !content.hasRollout
+        ? [`layer ${layer}, ${name}`, `not available: ${NO_ROLLOUT}`]
+        : [`layer ${layer}, ${name}`, `max ${formatValue(max, 3)}`, "click to focus"];
+    this.callbacks.tooltip(lines, event.clientX, event.clientY);
+  }
+
+  private onLeave(): void {
+    this.canvas.style.cursor = "";
+    if (this.hovered !== null) this.callbacks.tooltip(null, 0, 0);
+    this.hovered = null;
+  }
+
+  private onKey(event: KeyboardEvent): void {
+    const { content, layout } = this;
+    if (!content || !layout) return;
+    const moves: Record<string, [number, number]> = {
+      ArrowUp: [-1, 0],
+      ArrowDown: [1, 0],
+      ArrowLeft: [0, -1],
+      ArrowRight: [0, 1],
+    };
+    const move = moves[event.key];
+    if (!move) return;
+    event.preventDefault();
+    const from = this.focus ?? { row: 0, col: 0 };
+    const row = Math.min(layout.layers - 1, Math.max(0, from.row + move[0]));
+    let col = Math.min(layout.columns - 1, Math.max(0, from.col + move[1]));
+    if (headOfColumn(col, content.numHeads) === "rollout" && !content.hasRollout) col = from.col;
+    this.pick(row, col);
+  }
+}
+
+/** Draw labels and every thumbnail (hatch beneath masked blocks). */
+function paintOverview(
+  ctx: CanvasRenderingContext2D,
+  layout: OverviewLayout,
+  content: OverviewContent,
+  atlas: HTMLCanvasElement,
+  theme: Theme,
+): void {
+  const { tq, tk } = content.overview;
+  ctx.fillStyle = theme.fg;
+  ctx.font = font(10, theme.fontFamily);
+  ctx.textBaseline = "middle";
+
+  // axis captions
+  ctx.fillStyle = theme.muted;
+  ctx.textAlign = "left";
+  ctx.fillText("head \u2192", layout.left, 7);
+  ctx.save();
+  ctx.translate(8, layout.top);
+  ctx.rotate(Math.PI / 2);
+  ctx.fillText("layer \u2192", 0, 0);
+  ctx.restore();
+
+  // column labels
+  ctx.fillStyle = theme.fg;
+  ctx.textAlign = "center";
+  const labelY = layout.top - 8;
+  for (let col = 0; col < layout.columns; col++) {
+    const rect = thumbRect(layout, 0, col);
+    const cx = rect.x + rect.w / 2;
+    if (col < layout.heads) {
+      ctx.fillText(String(col), cx, labelY);
+      continue;
+    }
+    const label = AGGREGATE_LABELS[col - layout.heads] ?? "";
+    if (layout.rotateAggregateLabels) {
+      ctx.save();
+      ctx.translate(cx, layout.top - 4);
+      ctx.rotate(-Math.PI / 2);
+      ctx.textAlign = "left";
+      ctx.fillText(label, 0, 0);
+      ctx.restore();
+    } else {
+      ctx.fillText(label, cx, labelY);
+    }
+  }
+  // row labels: model layer indices
+  ctx.textAlign = "right";
+  for (let row = 0; row < layout.layers; row++) {
+    const rect = thumbRect(layout, row, 0);
+    ctx.fillText(String(content.layerIndices[row] ?? row), layout.left - 5, rect.y + rect.h / 2);
+  }
+
+  const hatch = hatchPattern(ctx);
+  const rolloutColumn = content.hasRollout ? -1 : columnOf("rollout", content.numHeads);
+  ctx.imageSmoothingEnabled = false;
+  for (let row = 0; row < layout.layers; row++) {
+    for (let col = 0; col < layout.columns; col++) {
+      const rect = thumbRect(layout, row, col);
+      if (content.causal || col === rolloutColumn) {
+        ctx.fillStyle = hatch;
+        ctx.fillRect(rect.x, rect.y, rect.w, rect.h);
+      }
+      if (col === rolloutColumn) continue; // undefined: left hatched, not drawn as zeros
+      ctx.drawImage(atlas, col * tk, row * tq, tk, tq, rect.x, rect.y, rect.w, rect.h);
+    }
+  }
+}

@@ -1,0 +1,134 @@
+/**
+ * Matrices → RGBA pixels (one pixel per cell) for `putImageData`. Cells hidden by a causal
+ * mask get alpha 0, so whatever is drawn beneath (a neutral hatch) shows through and masked
+ * cells never look like zero-valued ones.
+ */
+import { COLORMAP_SIZE, VIRIDIS, colorIndex, type ColorTable } from "./colormap";
+import { blockRange } from "./layout";
+import type { ValueMapper } from "./scale";
+import { makeMapper } from "./scale";
+import type { ColorScale, Matrix, Overview } from "./types";
+
+/** Causal-mask geometry: query `q` may see key `k` iff `k <= q + offset`. */
+export interface CausalMask {
+  /** Original query index of each matrix row. */
+  rowIndex: Int32Array;
+  /** Original key index of each matrix column. */
+  colIndex: Int32Array;
+  /** `numKeys - numQueries` (0 for square self-attention; > 0 with cached past keys). */
+  offset: number;
+}
+
+/** Key offset of a causal mask for `numQueries` queries over `numKeys` keys. */
+export function causalOffset(numQueries: number, numKeys: number): number {
+  return numKeys - numQueries;
+}
+
+/** Whether query `query` cannot see key `key` under a causal mask. */
+export function isMasked(query: number, key: number, offset: number): boolean {
+  return key > query + offset;
+}
+
+/** Options of {@link rasterize}. */
+export interface RasterOptions {
+  mapper: ValueMapper;
+  table?: ColorTable;
+  /** Leave masked cells transparent; null/undefined for no mask. */
+  causal?: CausalMask | null;
+}
+
+/** RGBA pixels (`rows × cols × 4`) of a matrix, into `out` when it is large enough. */
+export function rasterize(m: Matrix, options: RasterOptions, out?: Uint8ClampedArray): Uint8ClampedArray {
+  const { rows, cols, data } = m;
+  const size = rows * cols * 4;
+  const pixels = out && out.length >= size ? out : new Uint8ClampedArray(size);
+  const table = options.table ?? VIRIDIS;
+  const map = options.mapper;
+  const causal = options.causal ?? null;
+  for (let r = 0; r < rows; r++) {
+    // keys beyond `limit` (as original indices) are masked for this row
+    const limit = causal ? causal.rowIndex[r] + causal.offset : Infinity;
+    let p = r * cols * 4;
+    for (let c = 0; c < cols; c++, p += 4) {
+      if (causal && causal.colIndex[c] > limit) {
+        pixels[p] = pixels[p + 1] = pixels[p + 2] = pixels[p + 3] = 0;
+        continue;
+      }
+      const i = colorIndex(map(data[r * cols + c])) * 4;
+      pixels[p] = table[i];
+      pixels[p + 1] = table[i + 1];
+      pixels[p + 2] = table[i + 2];
+      pixels[p + 3] = 255;
+    }
+  }
+  return pixels;
+}
+
+/** The colour-table index of every uint8 thumbnail value 0..255 under `scale` (max = 255). */
+export function byteColorIndices(scale: ColorScale): Uint8Array {
+  const map = makeMapper(scale, 255);
+  const out = new Uint8Array(256);
+  for (let v = 0; v < 256; v++) out[v] = Math.min(colorIndex(map(v)), COLORMAP_SIZE - 1);
+  return out;
+}
+
+/** The thumbnails packed in one image: thumbnail (layer l, column c) at `(c·tk, l·tq)`. */
+export interface ThumbnailAtlas {
+  width: number;
+  height: number;
+  pixels: Uint8ClampedArray;
+}
+
+/** Options of {@link rasterizeOverview}. */
+export interface OverviewRasterOptions {
+  scale: ColorScale;
+  table?: ColorTable;
+  /** Causal geometry of the full matrices (null for none). */
+  causal?: { numQueries: number; numKeys: number } | null;
+}
+
+/**
+ * Colour every thumbnail, each relative to its own maximum (uint8 255). Under a causal mask,
+ * a pooled block whose keys all lie after its queries and whose value is 0 is transparent.
+ */
+export function rasterizeOverview(overview: Overview, options: OverviewRasterOptions): ThumbnailAtlas {
+  const { layers, columns, tq, tk, data } = overview;
+  const width = columns * tk;
+  const height = layers * tq;
+  const pixels = new Uint8ClampedArray(width * height * 4);
+  const table = options.table ?? VIRIDIS;
+  const index = byteColorIndices(options.scale);
+  const masked = options.causal ? pooledMask(tq, tk, options.causal.numQueries, options.causal.numKeys) : null;
+  for (let l = 0; l < layers; l++) {
+    for (let c = 0; c < columns; c++) {
+      const base = (l * columns + c) * tq * tk;
+      for (let r = 0; r < tq; r++) {
+        let p = ((l * tq + r) * width + c * tk) * 4;
+        for (let k = 0; k < tk; k++, p += 4) {
+          const value = data[base + r * tk + k];
+          if (masked && value === 0 && masked[r * tk + k]) continue; // stays transparent
+          const i = index[value] * 4;
+          pixels[p] = table[i];
+          pixels[p + 1] = table[i + 1];
+          pixels[p + 2] = table[i + 2];
+          pixels[p + 3] = 255;
+        }
+      }
+    }
+  }
+  return { width, height, pixels };
+}
+
+/** Which pooled blocks of a `tq × tk` thumbnail lie wholly in the causal mask. */
+export function pooledMask(tq: number, tk: number, numQueries: number, numKeys: number): Uint8Array {
+  const offset = causalOffset(numQueries, numKeys);
+  const out = new Uint8Array(tq * tk);
+  for (let r = 0; r < tq; r++) {
+    const lastQuery = blockRange(r, numQueries, tq)[1];
+    for (let k = 0; k < tk; k++) {
+      const firstKey = blockRange(k, numKeys, tk)[0];
+      out[r * tk + k] = isMasked(lastQuery, firstKey, offset) ? 1 : 0;
+    }
+  }
+  return out;
+}

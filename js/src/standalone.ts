@@ -1,0 +1,125 @@
+/**
+ * An in-memory stand-in for the anywidget model, for use without Jupyter (a self-contained
+ * HTML export, docs, tests): it holds the trait values and answers `layer` / `rollout`
+ * requests from embedded float16 buffers exactly as Python would (see PROTOCOL.md).
+ */
+import { toBytes, type BinaryLike } from "./buffers";
+import type { AnyModelLike } from "./model";
+
+type Callback = (...args: any[]) => void;
+
+/** Binary data as base64 text, an ArrayBuffer or a typed array / DataView. */
+export type EmbeddedBinary = string | BinaryLike;
+
+/** Trait values (as Python syncs them) plus the full-resolution data. */
+export interface StandaloneState {
+  /** Model layer index → float16 `[heads, Q, K]`, C order, little-endian. */
+  layers: Record<string, EmbeddedBinary>;
+  /** float16 `[layers, Q, K]` rollout through each kept layer, if available. */
+  rollout?: EmbeddedBinary | null;
+  /** uint8 thumbnails (see `overview_shape`). */
+  overview?: EmbeddedBinary | null;
+  /** float32 thumbnail scales. */
+  overview_scale?: EmbeddedBinary | null;
+  /** Every other trait: tokens, meta, prediction, layer, head, … */
+  [trait: string]: unknown;
+}
+
+const BINARY_TRAITS = ["overview", "overview_scale"];
+
+/** A model whose traits live in memory and whose "kernel" is a lookup in `state.layers`. */
+export class LocalModel implements AnyModelLike {
+  private readonly values = new Map<string, unknown>();
+  private readonly handlers = new Map<string, Set<Callback>>();
+  private readonly layers = new Map<string, Uint8Array>();
+  private readonly rollout: Uint8Array | null;
+
+  constructor(state: StandaloneState) {
+    for (const [name, value] of Object.entries(state)) {
+      if (name === "layers" || name === "rollout") continue;
+      this.values.set(name, BINARY_TRAITS.includes(name) && value != null ? asDataView(value as EmbeddedBinary) : value);
+    }
+    if (!this.values.has("data_version")) this.values.set("data_version", 1);
+    if (!this.values.has("status")) this.values.set("status", "ready");
+    for (const [layer, data] of Object.entries(state.layers ?? {})) this.layers.set(String(layer), toBytes(data));
+    this.rollout = state.rollout ? toBytes(state.rollout) : null;
+  }
+
+  get(name: string): any {
+    return this.values.get(name);
+  }
+
+  set(name: string, value: unknown): void {
+    if (Object.is(this.values.get(name), value)) return;
+    this.values.set(name, value);
+    this.emit(`change:${name}`, this, value);
+  }
+
+  /** Nothing to save: there is no kernel. */
+  save_changes(): void {}
+
+  on(event: string, callback: Callback): void {
+    let set = this.handlers.get(event);
+    if (!set) this.handlers.set(event, (set = new Set()));
+    set.add(callback);
+  }
+
+  off(event?: string | null, callback?: Callback | null): void {
+    if (!event) {
+      this.handlers.clear();
+      return;
+    }
+    if (!callback) this.handlers.delete(event);
+    else this.handlers.get(event)?.delete(callback);
+  }
+
+  /** Answer a request asynchronously, as a kernel round trip would. */
+  send(content: unknown): void {
+    const msg = content as { type?: string; id?: string; version?: number; what?: string; layer?: number };
+    if (msg?.type !== "request") return;
+    setTimeout(() => {
+      const [reply, buffers] = this.answer(msg);
+      this.emit("msg:custom", reply, buffers);
+    }, 0);
+  }
+
+  /** Number of listeners (for leak checks in tests). */
+  listenerCount(): number {
+    let n = 0;
+    for (const set of this.handlers.values()) n += set.size;
+    return n;
+  }
+
+  private answer(msg: { id?: string; version?: number; what?: string; layer?: number }): [object, DataView[]] {
+    const { id, version } = msg;
+    const meta = (this.values.get("meta") ?? {}) as { num_heads?: number; layer_indices?: number[] };
+    const q = (this.values.get("tokens") as unknown[] | undefined)?.length ?? 0;
+    const keyTokens = this.values.get("key_tokens") as unknown[] | undefined;
+    const k = keyTokens && keyTokens.length > 0 ? keyTokens.length : q;
+    const fail = (message: string): [object, DataView[]] => [{ type: "error", id, version, message }, []];
+    if (msg.what === "layer") {
+      const bytes = this.layers.get(String(msg.layer));
+      if (!bytes) return fail(`layer ${String(msg.layer)} is not embedded in this page`);
+      const heads = meta.num_heads ?? bytes.byteLength / (2 * q * k);
+      return [
+        { type: "layer", id, version, layer: msg.layer, dtype: "float16", shape: [heads, q, k] },
+        [asDataView(bytes)],
+      ];
+    }
+    if (msg.what === "rollout") {
+      if (!this.rollout) return fail("attention rollout is not embedded in this page");
+      const layers = meta.layer_indices?.length ?? this.rollout.byteLength / (2 * q * k);
+      return [{ type: "rollout", id, version, dtype: "float16", shape: [layers, q, k] }, [asDataView(this.rollout)]];
+    }
+    return fail(`unknown request ${String(msg.what)}`);
+  }
+
+  private emit(event: string, ...args: unknown[]): void {
+    for (const callback of [...(this.handlers.get(event) ?? [])]) callback(...args);
+  }
+}
+
+function asDataView(data: EmbeddedBinary): DataView {
+  const bytes = toBytes(data);
+  return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}

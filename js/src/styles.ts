@@ -1,0 +1,108 @@
+/**
+ * The widget's stylesheet, scoped under `.attnviz-root` so several widgets (and the host
+ * page) never interfere. Each root carries its own `<style>` element, which works the same
+ * in JupyterLab, Notebook 7, VS Code and a standalone HTML export. Colours follow the
+ * JupyterLab theme variables where they exist.
+ */
+export const CSS = `
+.attnviz-root {
+  --attnviz-fg: var(--jp-ui-font-color1, #1f2328);
+  --attnviz-muted: var(--jp-ui-font-color2, #59636e);
+  --attnviz-border: var(--jp-border-color2, #d0d7de);
+  --attnviz-panel: var(--jp-layout-color1, transparent);
+  --attnviz-raised: var(--jp-layout-color0, #ffffff);
+  --attnviz-hover: var(--jp-layout-color2, #eef1f4);
+  --attnviz-accent: #e8590c;
+  --attnviz-error: var(--jp-error-color1, #c62828);
+  position: relative;
+  box-sizing: border-box;
+  color: var(--attnviz-fg);
+  font: 13px/1.4 var(--jp-ui-font-family, system-ui, -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif);
+  padding: 4px 0;
+  outline: none;
+  max-width: 100%;
+}
+.attnviz-root *, .attnviz-root *::before, .attnviz-root *::after { box-sizing: border-box; }
+.attnviz-root [hidden] { display: none !important; }
+.attnviz-root .attnviz-header { display: flex; flex-wrap: wrap; align-items: baseline; gap: 4px 12px; margin: 0 0 6px; }
+.attnviz-root .attnviz-title { font-weight: 600; font-size: 14px; }
+.attnviz-root .attnviz-subtitle { color: var(--attnviz-muted); font-size: 12px; overflow-wrap: anywhere; }
+.attnviz-root .attnviz-controls { display: flex; flex-wrap: wrap; align-items: center; gap: 6px 14px; margin: 0 0 8px; font-size: 12px; }
+.attnviz-root .attnviz-control { display: inline-flex; align-items: center; gap: 5px; white-space: nowrap; }
+.attnviz-root .attnviz-control select,
+.attnviz-root .attnviz-control button,
+.attnviz-root button.attnviz-export {
+  font: inherit; color: var(--attnviz-fg); background: var(--attnviz-raised);
+  border: 1px solid var(--attnviz-border); border-radius: 4px; padding: 2px 6px; cursor: pointer;
+}
+.attnviz-root .attnviz-segmented { display: inline-flex; }
+.attnviz-root .attnviz-segmented button { border-radius: 0; margin-left: -1px; }
+.attnviz-root .attnviz-segmented button:first-child { border-radius: 4px 0 0 4px; margin-left: 0; }
+.attnviz-root .attnviz-segmented button:last-child { border-radius: 0 4px 4px 0; }
+.attnviz-root .attnviz-segmented button[aria-pressed="true"] { background: var(--attnviz-fg); color: var(--attnviz-raised); }
+.attnviz-root button:disabled, .attnviz-root select:disabled { opacity: 0.5; cursor: default; }
+.attnviz-root button.attnviz-export:hover:not(:disabled) { background: var(--attnviz-hover); }
+.attnviz-root .attnviz-banner { padding: 8px 10px; border-radius: 4px; margin: 0 0 8px; border: 1px solid var(--attnviz-border); color: var(--attnviz-muted); }
+.attnviz-root .attnviz-banner.attnviz-loading::before {
+  content: ""; display: inline-block; width: 10px; height: 10px; margin-right: 8px; vertical-align: -1px;
+  border: 2px solid var(--attnviz-border); border-top-color: var(--attnviz-accent); border-radius: 50%;
+  animation: attnviz-spin 0.8s linear infinite;
+}
+@keyframes attnviz-spin { to { transform: rotate(360deg); } }
+.attnviz-root .attnviz-error { color: var(--attnviz-error); border-color: var(--attnviz-error); white-space: pre-wrap; overflow-wrap: anywhere; }
+.attnviz-root .attnviz-note {
+  font-size: 12px; color: var(--attnviz-fg); margin: -2px 0 8px; padding: 3px 8px;
+  border-left: 3px solid var(--attnviz-accent); background: var(--attnviz-hover); border-radius: 0 3px 3px 0;
+}
+.attnviz-root .attnviz-issues { font-size: 12px; color: var(--attnviz-error); margin: 0 0 8px; }
+.attnviz-root .attnviz-body { display: flex; flex-wrap: wrap; gap: 12px 20px; align-items: flex-start; }
+.attnviz-root .attnviz-body.attnviz-stale { opacity: 0.55; transition: opacity 0.2s; }
+.attnviz-root .attnviz-panel { min-width: 0; max-width: 100%; }
+.attnviz-root .attnviz-panel-overview { flex: 0 1 auto; overflow-x: auto; }
+.attnviz-root .attnviz-panel-heatmap { flex: 1 1 420px; }
+.attnviz-root .attnviz-panel-title { font-size: 12px; font-weight: 600; margin: 0 0 4px; color: var(--attnviz-fg); }
+.attnviz-root .attnviz-panel-title .attnviz-panel-hint { font-weight: 400; color: var(--attnviz-muted); margin-left: 6px; }
+.attnviz-root .attnviz-canvas-wrap { position: relative; display: inline-block; line-height: 0; }
+.attnviz-root .attnviz-scroll { overflow: auto; max-width: 100%; max-height: 80vh; }
+.attnviz-root canvas { display: block; }
+.attnviz-root canvas.attnviz-overlay { position: absolute; left: 0; top: 0; pointer-events: none; }
+.attnviz-root canvas.attnviz-overview, .attnviz-root canvas.attnviz-heatmap { cursor: crosshair; }
+.attnviz-root canvas:focus-visible { outline: 2px solid var(--attnviz-accent); outline-offset: 2px; }
+.attnviz-root .attnviz-heatmap-status { font-size: 12px; color: var(--attnviz-muted); min-height: 1.4em; }
+.attnviz-root .attnviz-heatmap-status.attnviz-failed { color: var(--attnviz-error); }
+.attnviz-root .attnviz-prediction { margin-top: 10px; font-size: 12px; max-width: 420px; }
+.attnviz-root .attnviz-prediction-row { display: grid; grid-template-columns: minmax(60px, max-content) 1fr 3.5em; align-items: center; gap: 6px; margin: 2px 0; }
+.attnviz-root .attnviz-prediction-label { overflow: hidden; text-overflow: ellipsis; white-space: nowrap; max-width: 180px; }
+.attnviz-root .attnviz-prediction-bar { height: 10px; background: var(--attnviz-hover); border-radius: 2px; overflow: hidden; }
+.attnviz-root .attnviz-prediction-fill { height: 100%; background: #3b528b; }
+.attnviz-root .attnviz-prediction-row.attnviz-predicted .attnviz-prediction-fill { background: #21918c; }
+.attnviz-root .attnviz-prediction-row.attnviz-predicted .attnviz-prediction-label { font-weight: 600; }
+.attnviz-root .attnviz-prediction-value { text-align: right; font-variant-numeric: tabular-nums; color: var(--attnviz-muted); }
+.attnviz-root .attnviz-tokens-panel { margin-top: 12px; }
+.attnviz-root .attnviz-tokens-legend { font-size: 12px; color: var(--attnviz-muted); margin: 0 0 4px; }
+.attnviz-root .attnviz-token-row { display: flex; flex-wrap: wrap; align-items: baseline; gap: 3px 2px; max-height: 260px; overflow-y: auto; padding: 2px; }
+.attnviz-root .attnviz-token-row + .attnviz-token-row { margin-top: 6px; }
+.attnviz-root .attnviz-token-row-label { font-size: 11px; color: var(--attnviz-muted); margin-right: 6px; }
+.attnviz-root .attnviz-token {
+  display: inline-block; white-space: pre; padding: 1px 3px; border-radius: 3px; cursor: pointer;
+  font-family: var(--jp-code-font-family, ui-monospace, SFMono-Regular, Menlo, Consolas, monospace); font-size: 12px;
+  border: 1px solid transparent; line-height: 1.35;
+}
+.attnviz-root .attnviz-token.attnviz-special { color: var(--attnviz-muted); font-style: italic; }
+.attnviz-root .attnviz-token.attnviz-selected { border-color: var(--attnviz-accent); }
+.attnviz-root .attnviz-token.attnviz-locked { border-color: var(--attnviz-accent); box-shadow: 0 0 0 1px var(--attnviz-accent); }
+.attnviz-root .attnviz-lock-hint { font-size: 12px; color: var(--attnviz-muted); margin-left: 8px; }
+.attnviz-root .attnviz-tooltip {
+  position: absolute; left: 0; top: 0; z-index: 10; pointer-events: none; max-width: 360px;
+  padding: 5px 8px; border-radius: 4px; font-size: 12px; line-height: 1.35; white-space: pre-wrap; overflow-wrap: anywhere;
+  background: rgba(30, 30, 30, 0.92); color: #f5f5f5; box-shadow: 0 2px 6px rgba(0, 0, 0, 0.25);
+}
+.attnviz-root .attnviz-tooltip-title { font-weight: 600; }
+`;
+
+/** A `<style>` element holding {@link CSS}, for one widget root. */
+export function styleElement(doc: Document): HTMLStyleElement {
+  const style = doc.createElement("style");
+  style.textContent = CSS;
+  return style;
+}

@@ -1,0 +1,108 @@
+/**
+ * Shared types of the attnviz frontend. Nothing here knows anywidget: these are the
+ * decoded, typed forms of the traits and messages described in PROTOCOL.md.
+ */
+
+/** A focused head: a head number, or one of the aggregates over heads. */
+export type HeadChoice = number | Aggregate;
+
+/** The aggregate columns of the overview, in their column order after the heads. */
+export type Aggregate = "mean" | "max" | "rollout";
+export const AGGREGATES: readonly Aggregate[] = ["mean", "max", "rollout"];
+
+export type ColorScale = "linear" | "sqrt" | "log";
+export const COLOR_SCALES: readonly ColorScale[] = ["linear", "sqrt", "log"];
+
+export type Direction = "from" | "to";
+
+export type Status = "empty" | "loading" | "ready" | "error";
+
+export type AttentionKind = "self" | "encoder" | "decoder" | "cross";
+
+/** Model description carried in `meta.model`. */
+export interface ModelInfo {
+  model_type: string;
+  architecture: string;
+  num_layers: number;
+  num_heads: number;
+  name: string;
+}
+
+/** The `meta` trait. */
+export interface Meta {
+  num_layers: number;
+  num_heads: number;
+  layer_indices: number[];
+  num_queries: number;
+  num_keys: number;
+  causal: boolean;
+  kind: AttentionKind;
+  sections: string[];
+  /** Whether rollout exists (self-attention of every layer from layer 0). */
+  has_rollout: boolean;
+  model: ModelInfo | null;
+  text: string;
+}
+
+/** The `prediction` trait (classifiers only). */
+export interface Prediction {
+  labels: string[];
+  probabilities: number[];
+  label: string;
+}
+
+/** A dense row-major matrix of `rows × cols` float32 values. */
+export interface Matrix {
+  readonly rows: number;
+  readonly cols: number;
+  readonly data: Float32Array;
+}
+
+/** A dense C-order tensor `[n, rows, cols]` (a layer's heads, or rollout per layer). */
+export interface Stack {
+  readonly n: number;
+  readonly rows: number;
+  readonly cols: number;
+  readonly data: Float32Array;
+}
+
+/** The overview thumbnails: uint8 values, shape `[layers, columns, tq, tk]`. */
+export interface Overview {
+  readonly layers: number;
+  /** heads + 3 (mean, max, rollout). */
+  readonly columns: number;
+  readonly tq: number;
+  readonly tk: number;
+  readonly data: Uint8Array;
+  /** float32 `[layers, columns]`: value = uint8 / 255 * scale. */
+  readonly scale: Float32Array;
+}
+
+/** Everything Python sends for one extraction (one `data_version`). */
+export interface DataSet {
+  version: number;
+  tokens: string[];
+  keyTokens: string[];
+  special: boolean[];
+  keySpecial: boolean[];
+  meta: Meta | null;
+  prediction: Prediction | null;
+  overview: Overview | null;
+  status: Status;
+  error: string;
+  /** Problems found in the payload (shown to the user; the rest still renders). */
+  issues: string[];
+}
+
+/** The state both sides write (user choices). */
+export interface ViewState {
+  layer: number;
+  head: HeadChoice;
+  selectedToken: number | null;
+  tokenLocked: boolean;
+  direction: Direction;
+  colorScale: ColorScale;
+  rowNormalize: boolean;
+  hideSpecial: boolean;
+  section: string;
+}

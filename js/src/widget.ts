@@ -1,0 +1,31 @@
+/**
+ * The anywidget entry point (bundled to `attnviz_widget/static/widget.js`).
+ *
+ * `render({model, el})` draws one view of an `AttentionWidget` and returns its cleanup;
+ * `mountStandalone(el, state)` draws the same widget without Jupyter, from embedded data.
+ */
+import { App } from "./app";
+import { ModelAdapter, type AdapterOptions, type AnyModelLike } from "./model";
+import { LocalModel, type StandaloneState } from "./standalone";
+
+/** anywidget's render hook: build the view in `el`; the returned function removes it. */
+export function render({ model, el }: { model: AnyModelLike; el: HTMLElement }, options?: AdapterOptions): () => void {
+  const adapter = new ModelAdapter(model, options);
+  const app = new App(el, adapter);
+  return () => {
+    app.destroy();
+    adapter.dispose();
+  };
+}
+
+/** Show the widget in `el` from trait values plus embedded layers, with no kernel. */
+export function mountStandalone(el: HTMLElement, state: StandaloneState): { model: LocalModel; destroy: () => void } {
+  const model = new LocalModel(state);
+  const destroy = render({ model, el });
+  return { model, destroy };
+}
+
+export type { StandaloneState } from "./standalone";
+export type { AnyModelLike } from "./model";
+
+export default { render };

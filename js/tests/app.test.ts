@@ -1,0 +1,195 @@
+// @vitest-environment happy-dom
+import { afterEach, describe, expect, it } from "vitest";
+import { headAvailable, headName, isCross, scaleCaption } from "../src/app";
+import { encodeFloat16Array } from "../src/float16";
+import { LocalModel } from "../src/standalone";
+import { mountStandalone, render } from "../src/widget";
+import { traits } from "./fake-model";
+
+afterEach(() => document.body.replaceChildren());
+
+/** Layers of uniform attention over `q` tokens, as base64 (as an HTML export embeds them). */
+function layers(count: number, heads: number, q: number): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (let l = 0; l < count; l++) {
+    const values = new Float32Array(heads * q * q).fill(1 / q);
+    const bytes = new Uint8Array(encodeFloat16Array(values).buffer);
+    out[String(l)] = btoa(String.fromCharCode(...bytes));
+  }
+  return out;
+}
+
+function mount(extra: Record<string, unknown> = {}) {
+  const el = document.createElement("div");
+  document.body.appendChild(el);
+  const state = { ...traits(4, 2, 2, extra), layers: layers(2, 2, 4) };
+  const { model, destroy } = mountStandalone(el, state);
+  const root = el.querySelector<HTMLElement>(".attnviz-root")!;
+  return { el, root, model, destroy };
+}
+
+const settle = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 5));
+const move = (el: Element): boolean => el.dispatchEvent(new MouseEvent("mousemove", { bubbles: true }));
+const click = (el: Element): boolean => el.dispatchEvent(new MouseEvent("click", { bubbles: true }));
+
+describe("the widget (happy-dom, no canvas)", () => {
+  it("builds the views and becomes ready once the focused layer arrives", async () => {
+    const { root } = mount();
+    expect(root.dataset.attnvizReady).toBe("false");
+    expect(root.querySelectorAll(".attnviz-token")).toHaveLength(4);
+    expect(root.querySelector(".attnviz-overview")).not.toBeNull();
+    expect(root.querySelector(".attnviz-heatmap")).not.toBeNull();
+    await settle();
+    expect(root.dataset.attnvizReady).toBe("true");
+    expect([root.dataset.layer, root.dataset.head]).toEqual(["0", "0"]);
+    expect(root.querySelector(".attnviz-heatmap-title")!.textContent).toBe("Layer 0 \u00b7 head 0");
+  });
+
+  it("links hover, locks on click, unlocks on a second click or Escape", async () => {
+    const { root, model } = mount();
+    await settle();
+    const tokens = root.querySelectorAll(".attnviz-token");
+    move(tokens[2]);
+    expect(root.dataset.selectedToken).toBe("2");
+    click(tokens[2]);
+    expect(root.dataset.locked).toBe("true");
+    expect([model.get("selected_token"), model.get("token_locked")]).toEqual([2, true]);
+    move(tokens[1]);
+    expect(root.dataset.selectedToken).toBe("2"); // locked: hover does not move it
+    click(tokens[2]);
+    expect(root.dataset.locked).toBe("false");
+    click(tokens[1]);
+    root.dispatchEvent(new KeyboardEvent("keydown", { key: "Escape", bubbles: true }));
+    expect(root.dataset.locked).toBe("false");
+    expect(root.dataset.selectedToken).toBe("");
+    expect(model.get("token_locked")).toBe(false);
+  });
+
+  it("follows Python's changes of layer, head and selection", async () => {
+    const { root, model } = mount();
+    await settle();
+    model.set("head", "max");
+    model.set("layer", 1);
+    expect(root.dataset.attnvizReady).toBe("false");
+    await settle();
+    expect(root.dataset.attnvizReady).toBe("true");
+    expect(root.querySelector(".attnviz-heatmap-title")!.textContent).toBe("Layer 1 \u00b7 max over heads");
+    model.set("selected_token", 3);
+    expect(root.dataset.selectedToken).toBe("3");
+  });
+
+  it("says so when special tokens are hidden", async () => {
+    const { root } = mount();
+    await settle();
+    const note = root.querySelector<HTMLElement>(".attnviz-note")!;
+    expect(note.hidden).toBe(true);
+    const box = root.querySelector<HTMLInputElement>(".attnviz-hide-special")!;
+    box.checked = true;
+    box.dispatchEvent(new Event("change"));
+    expect(note.hidden).toBe(false);
+    expect(note.textContent).toMatch(/2 rows, 2 columns.*renormalised to sum to 1/);
+    expect(root.querySelectorAll<HTMLElement>(".attnviz-token")[0].hidden).toBe(true);
+  });
+
+  it("shows loading and errors as text", () => {
+    const { root, model } = mount({ status: "loading" });
+    expect(root.querySelector(".attnviz-banner")!.textContent).toMatch(/Computing attention/);
+    model.set("error", "<b>CUDA</b> out of memory");
+    model.set("status", "error");
+    const error = root.querySelector<HTMLElement>(".attnviz-error")!;
+    expect(error.hidden).toBe(false);
+    expect(error.textContent).toBe("<b>CUDA</b> out of memory");
+    expect(error.querySelector("b")).toBeNull();
+  });
+
+  it("does not focus rollout where it is undefined", async () => {
+    const el = document.createElement("div");
+    document.body.appendChild(el);
+    const base = traits(4, 2, 2);
+    const meta = { ...(base.meta as object), has_rollout: false };
+    const { model } = mountStandalone(el, { ...base, meta, layers: layers(2, 2, 4) });
+    await settle();
+    const head = el.querySelector<HTMLSelectElement>(".attnviz-head-select")!;
+    head.value = "rollout";
+    head.dispatchEvent(new Event("change"));
+    expect(model.get("head")).toBe(0);
+    expect(head.value).toBe("0");
+  });
+
+  it("is not ready while Python computes new data", async () => {
+    const { root, model } = mount();
+    await settle();
+    expect(root.dataset.attnvizReady).toBe("true");
+    model.set("status", "loading");
+    expect(root.dataset.attnvizReady).toBe("false");
+    expect(root.querySelector(".attnviz-body")!.classList.contains("attnviz-stale")).toBe(true);
+    model.set("status", "ready");
+    expect(root.dataset.attnvizReady).toBe("true");
+  });
+
+  it("shades by what attends to the token in the 'to' direction", async () => {
+    const { root } = mount();
+    await settle();
+    root.querySelector<HTMLButtonElement>('button[data-value="to"]')!.click();
+    expect(root.dataset.direction).toBe("to");
+    const tokens = root.querySelectorAll<HTMLElement>(".attnviz-token");
+    move(tokens[1]);
+    expect(Array.from(tokens).filter((t) => t.style.backgroundColor !== "")).toHaveLength(4); // uniform 1/4
+    expect(root.querySelector(".attnviz-legend-text")!.textContent).toMatch(/attend to it/);
+  });
+
+  it("shows a failed layer request in the heatmap status", async () => {
+    const el = document.createElement("div");
+    document.body.appendChild(el);
+    mountStandalone(el, { ...traits(4, 2, 2), layers: {} });
+    await settle();
+    expect(el.querySelector(".attnviz-heatmap-status")!.textContent).toMatch(/not embedded/);
+    expect(el.querySelector<HTMLElement>(".attnviz-root")!.dataset.attnvizReady).toBe("false");
+  });
+
+  it("keeps two widgets independent", async () => {
+    const a = mount();
+    const b = mount();
+    await settle();
+    move(a.root.querySelectorAll(".attnviz-token")[1]);
+    click(a.root.querySelectorAll(".attnviz-token")[1]);
+    expect(a.root.dataset.locked).toBe("true");
+    expect(b.root.dataset.locked).toBe("false");
+    expect(b.root.dataset.selectedToken).toBe("");
+  });
+
+  it("removes its DOM and every model listener on cleanup", async () => {
+    const el = document.createElement("div");
+    const model = new LocalModel({ ...traits(4, 2, 2), layers: layers(2, 2, 4) });
+    const cleanup = render({ model, el });
+    expect(model.listenerCount()).toBeGreaterThan(0);
+    await settle();
+    cleanup();
+    expect(model.listenerCount()).toBe(0);
+    expect(el.children).toHaveLength(0);
+  });
+});
+
+describe("app helpers", () => {
+  it("names heads and scales", () => {
+    expect(headName(3)).toBe("head 3");
+    expect(headName("mean")).toBe("mean over heads");
+    expect(headName("rollout")).toBe("attention rollout");
+    expect(scaleCaption({ colorScale: "log", rowNormalize: true })).toBe("log, row max = 1");
+  });
+
+  it("knows which heads exist", () => {
+    const meta = { num_heads: 4, has_rollout: false } as Parameters<typeof headAvailable>[1];
+    expect([headAvailable(3, meta), headAvailable(4, meta), headAvailable("mean", meta), headAvailable("rollout", meta)]).toEqual([
+      true,
+      false,
+      true,
+      false,
+    ]);
+  });
+
+  it("detects cross-attention by kind or by differing keys", () => {
+    expect(isCross({ meta: null, tokens: ["a"], keyTokens: ["a"] })).toBe(false);
+    expect(isCross({ meta: null, tokens: ["a"], keyTokens: ["b"] })).toBe(true);
+  });
+});

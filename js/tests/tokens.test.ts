@@ -1,0 +1,133 @@
+// @vitest-environment happy-dom
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { makeMapper } from "../src/scale";
+import { TokenView, displayToken, shadeFor } from "../src/tokens";
+
+afterEach(() => {
+  document.body.replaceChildren();
+});
+
+function view(tokens: string[], keys: string[] | null = null) {
+  const host = document.createElement("div");
+  document.body.appendChild(host);
+  const callbacks = { hover: vi.fn(), click: vi.fn() };
+  const v = new TokenView(host, callbacks);
+  v.setContent({
+    queries: tokens,
+    keys,
+    querySpecial: tokens.map((t) => t.startsWith("[")),
+    keySpecial: (keys ?? tokens).map((t) => t.startsWith("[")),
+  });
+  return { host, v, callbacks };
+}
+
+describe("TokenView", () => {
+  it("renders tokens as text, never as HTML", () => {
+    const { host } = view(["[CLS]", "<img src=x onerror=alert(1)>", "<b>bold</b>", "[SEP]"]);
+    const spans = host.querySelectorAll<HTMLElement>(".attnviz-token");
+    expect(spans).toHaveLength(4);
+    expect(spans[1].textContent).toBe("<img src=x onerror=alert(1)>");
+    expect(host.querySelector("img")).toBeNull();
+    expect(host.querySelector("b")).toBeNull();
+    expect(spans[2].dataset.index).toBe("2");
+  });
+
+  it("marks and hides special tokens", () => {
+    const { host, v } = view(["[CLS]", "a", "[SEP]"]);
+    const spans = host.querySelectorAll<HTMLElement>(".attnviz-token");
+    expect(spans[0].classList.contains("attnviz-special")).toBe(true);
+    v.setHideSpecial(true);
+    expect([spans[0].hidden, spans[1].hidden, spans[2].hidden]).toEqual([true, false, true]);
+    v.setHideSpecial(false);
+    expect(spans[0].hidden).toBe(false);
+  });
+
+  it("reports hover once per token and clicks", () => {
+    const { host, callbacks } = view(["a", "b"]);
+    const [a, b] = host.querySelectorAll<HTMLElement>(".attnviz-token");
+    a.dispatchEvent(new MouseEvent("mousemove", { bubbles: true }));
+    a.dispatchEvent(new MouseEvent("mousemove", { bubbles: true }));
+    b.dispatchEvent(new MouseEvent("mousemove", { bubbles: true }));
+    expect(callbacks.hover.mock.calls).toEqual([
+      [0, "query"],
+      [1, "query"],
+    ]);
+    b.dispatchEvent(new MouseEvent("click", { bubbles: true }));
+    expect(callbacks.click).toHaveBeenCalledWith(1, "query");
+    host.querySelector(".attnviz-tokens")!.dispatchEvent(new MouseEvent("mouseleave"));
+    expect(callbacks.hover).toHaveBeenLastCalledWith(null, "query");
+  });
+
+  it("shades tokens by weight and clears the shading", () => {
+    const { host, v } = view(["a", "b", "c"]);
+    const spans = host.querySelectorAll<HTMLElement>(".attnviz-token");
+    v.setShading("key", Float32Array.from([1, 0, NaN]), makeMapper("linear", 1));
+    expect(spans[0].style.backgroundColor).not.toBe("");
+    expect(spans[1].style.backgroundColor).toBe("");
+    expect(spans[2].style.backgroundColor).toBe("");
+    v.setShading("key", null, makeMapper("linear", 1));
+    expect(spans[0].style.backgroundColor).toBe("");
+  });
+
+  it("tells a token's weight on hover while the selection is locked", () => {
+    const host = document.createElement("div");
+    const tooltip = vi.fn();
+    const v = new TokenView(host, { hover: vi.fn(), click: vi.fn(), tooltip });
+    v.setContent({ queries: ["a", "<b>"], keys: null, querySpecial: [false, false], keySpecial: [false, false] });
+    v.setShading("key", Float32Array.from([0.25, 0.75]), makeMapper("linear", 1));
+    const spans = host.querySelectorAll<HTMLElement>(".attnviz-token");
+    spans[1].dispatchEvent(new MouseEvent("mousemove", { bubbles: true }));
+    expect(tooltip).toHaveBeenLastCalledWith(null, 0, 0); // not locked: hover selects instead
+    v.setSelection(0, null, true);
+    spans[1].dispatchEvent(new MouseEvent("mousemove", { bubbles: true, clientX: 5, clientY: 6 }));
+    expect(tooltip).toHaveBeenLastCalledWith(["\u201c<b>\u201d", "attention 0.75"], 5, 6);
+  });
+
+  it("shows a query row and a key row for cross-attention", () => {
+    const { host, v, callbacks } = view(["q0", "q1"], ["k0", "k1", "k2"]);
+    const rows = host.querySelectorAll<HTMLElement>(".attnviz-token-row");
+    expect(rows).toHaveLength(2);
+    expect(rows[1].querySelectorAll(".attnviz-token")).toHaveLength(3);
+    rows[1].querySelectorAll<HTMLElement>(".attnviz-token")[2].dispatchEvent(new MouseEvent("mousemove", { bubbles: true }));
+    expect(callbacks.hover).toHaveBeenLastCalledWith(2, "key");
+    v.setShading("key", Float32Array.from([0, 0, 1]), makeMapper("linear", 1));
+    expect(rows[1].querySelectorAll<HTMLElement>(".attnviz-token")[2].style.backgroundColor).not.toBe("");
+    expect(rows[0].querySelectorAll<HTMLElement>(".attnviz-token")[0].style.backgroundColor).toBe("");
+  });
+
+  it("outlines the selected token, locked or not", () => {
+    const { host, v } = view(["a", "b"]);
+    const spans = host.querySelectorAll<HTMLElement>(".attnviz-token");
+    v.setSelection(1, null, false);
+    expect(spans[1].classList.contains("attnviz-selected")).toBe(true);
+    v.setSelection(0, null, true);
+    expect(spans[1].classList.contains("attnviz-selected")).toBe(false);
+    expect(spans[0].classList.contains("attnviz-locked")).toBe(true);
+  });
+
+  it("removes its listeners and DOM on destroy", () => {
+    const { host, v, callbacks } = view(["a"]);
+    const span = host.querySelector<HTMLElement>(".attnviz-token")!;
+    v.destroy();
+    span.dispatchEvent(new MouseEvent("mousemove", { bubbles: true }));
+    expect(callbacks.hover).not.toHaveBeenCalled();
+    expect(host.children).toHaveLength(0);
+  });
+});
+
+describe("token display helpers", () => {
+  it("makes invisible characters visible", () => {
+    expect(displayToken("")).toBe("\u2205");
+    expect(displayToken("a\nb")).toBe("a\u21b5b");
+    expect(displayToken("\t")).toBe("\u21e5");
+    expect(displayToken(" the")).toBe(" the");
+  });
+
+  it("shades strong weights opaque with readable text, weak ones not at all", () => {
+    expect(shadeFor(0)).toEqual({ background: "", color: "" });
+    const strong = shadeFor(1);
+    expect(strong.background).toBe("rgba(253, 231, 37, 1.000)");
+    expect(strong.color).toBe("#000");
+    expect(shadeFor(0.1).color).toBe("");
+  });
+});

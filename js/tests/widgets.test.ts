@@ -1,0 +1,93 @@
+// @vitest-environment happy-dom
+import { afterEach, describe, expect, it } from "vitest";
+import { Controls, parseHead } from "../src/controls";
+import { exportFileName } from "../src/export";
+import { PredictionView, predictionRows } from "../src/prediction";
+import type { ViewState } from "../src/types";
+
+afterEach(() => document.body.replaceChildren());
+
+const state: ViewState = {
+  layer: 2,
+  head: "mean",
+  selectedToken: null,
+  tokenLocked: false,
+  direction: "from",
+  colorScale: "sqrt",
+  rowNormalize: false,
+  hideSpecial: true,
+  section: "decoder",
+};
+
+describe("Controls", () => {
+  it("reflects state and reports changes", () => {
+    const host = document.createElement("div");
+    document.body.appendChild(host);
+    const changes: unknown[] = [];
+    let exports = 0;
+    const controls = new Controls(host, { change: (p) => changes.push(p), exportPng: () => exports++ });
+    controls.update({ view: state, layerIndices: [0, 2, 4], numHeads: 2, sections: ["encoder", "decoder", "cross"], hasRollout: true, canExport: true });
+    const layer = host.querySelector<HTMLSelectElement>(".attnviz-layer-select")!;
+    const head = host.querySelector<HTMLSelectElement>(".attnviz-head-select")!;
+    expect(Array.from(layer.options).map((o) => o.value)).toEqual(["0", "2", "4"]);
+    expect(Array.from(head.options).map((o) => o.value)).toEqual(["0", "1", "mean", "max", "rollout"]);
+    expect(head.value).toBe("mean");
+    expect(host.querySelector<HTMLInputElement>(".attnviz-hide-special")!.checked).toBe(true);
+    expect(host.querySelector<HTMLSelectElement>(".attnviz-section-select")!.closest("label")!.hidden).toBe(false);
+
+    layer.value = "4";
+    layer.dispatchEvent(new Event("change"));
+    head.value = "1";
+    head.dispatchEvent(new Event("change"));
+    host.querySelector<HTMLButtonElement>('button[data-value="log"]')!.click();
+    host.querySelector<HTMLButtonElement>('button[data-value="to"]')!.click();
+    host.querySelector<HTMLButtonElement>(".attnviz-export")!.click();
+    expect(changes).toEqual([{ layer: 4 }, { head: 1 }, { colorScale: "log" }, { direction: "to" }]);
+    expect(exports).toBe(1);
+
+    controls.update({ view: { ...state, colorScale: "log" }, layerIndices: [0, 2, 4], numHeads: 2, sections: ["encoder"], hasRollout: false, canExport: false });
+    expect(host.querySelector('button[data-value="log"]')!.getAttribute("aria-pressed")).toBe("true");
+    expect(host.querySelector<HTMLButtonElement>(".attnviz-export")!.disabled).toBe(true);
+    expect(host.querySelector<HTMLOptionElement>('.attnviz-head-select option[value="rollout"]')!.disabled).toBe(true);
+    expect(host.querySelector<HTMLSelectElement>(".attnviz-section-select")!.closest("label")!.hidden).toBe(true);
+    controls.destroy();
+    expect(host.children).toHaveLength(0);
+  });
+
+  it("parses head values", () => {
+    expect(parseHead("3")).toBe(3);
+    expect(parseHead("rollout")).toBe("rollout");
+  });
+});
+
+describe("PredictionView", () => {
+  it("lists labels by probability with the prediction marked, as text", () => {
+    const host = document.createElement("div");
+    const view = new PredictionView(host);
+    view.setPrediction({ labels: ["NEGATIVE", "<i>POSITIVE</i>"], probabilities: [0.2, 0.8], label: "<i>POSITIVE</i>" });
+    const rows = host.querySelectorAll(".attnviz-prediction-row");
+    expect(rows).toHaveLength(2);
+    expect(rows[0].classList.contains("attnviz-predicted")).toBe(true);
+    expect(rows[0].querySelector(".attnviz-prediction-label")!.textContent).toBe("<i>POSITIVE</i>");
+    expect(host.querySelector("i")).toBeNull();
+    expect((rows[0].querySelector(".attnviz-prediction-fill") as HTMLElement).style.width).toBe("80.0%");
+    view.setPrediction(null);
+    expect(host.querySelector<HTMLElement>(".attnviz-prediction")!.hidden).toBe(true);
+  });
+
+  it("caps long label lists", () => {
+    const labels = Array.from({ length: 15 }, (_, i) => `l${i}`);
+    const { rows, more } = predictionRows({ labels, probabilities: labels.map((_, i) => i / 100), label: "l14" }, 10);
+    expect(rows).toHaveLength(10);
+    expect(rows[0].label).toBe("l14");
+    expect(more).toBe(5);
+  });
+});
+
+describe("exportFileName", () => {
+  it("names the file after model, layer and head, safely", () => {
+    expect(exportFileName("bert-base-uncased", 3, 5)).toBe("attention_bert-base-uncased_layer3_head5.png");
+    expect(exportFileName("org/My Model:v2", 0, "rollout")).toBe("attention_My-Model-v2_layer0_rollout.png");
+    expect(exportFileName("", 1, "mean")).toBe("attention_layer1_mean.png");
+  });
+});
