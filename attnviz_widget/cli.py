@@ -13,8 +13,12 @@ import sys
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import AttnvizError, InputError, TruncationWarning
+
+if TYPE_CHECKING:  # the CLI imports the heavy modules only once it needs them
+    from .data import AttentionData
 
 DEFAULT_MODEL_DIR = "./model_output"
 EXIT_USAGE = 2
@@ -135,16 +139,14 @@ def extract_main(argv: Sequence[str] | None = None) -> int:
     return _run("attnviz-extract", main)
 
 
-def summary(data: object) -> str:
+def summary(data: AttentionData) -> str:
     """One line describing an :class:`AttentionData`: shape, model, prediction."""
-    from .data import AttentionData
-
-    assert isinstance(data, AttentionData)
-    layers = ", ".join(map(str, data.layer_indices)) if data.num_layers < 4 else f"{data.num_layers}"
-    parts = [
-        f"{'layer ' + layers if data.num_layers < 4 else layers + ' layers'} × {data.num_heads} heads × "
-        f"{int(data.queries.mask.sum())} tokens"
-    ]
+    subset = data.model is not None and data.num_layers < data.model.num_layers
+    if subset:
+        layers = ("layer " if data.num_layers == 1 else "layers ") + ", ".join(map(str, data.layer_indices))
+    else:
+        layers = f"{data.num_layers} layer{'s' if data.num_layers > 1 else ''}"
+    parts = [f"{layers} × {data.num_heads} heads × {int(data.queries.mask.sum())} tokens"]
     if data.model is not None:
         parts.append(f"{data.model.model_type} {data.model.architecture}")
     if data.parts:
@@ -219,10 +221,7 @@ def visualize_main(argv: Sequence[str] | None = None) -> int:
     return _run("attnviz-visualize", main)
 
 
-def _plot(data: object, args: argparse.Namespace, output: Path) -> int:
-    from .data import AttentionData
-
-    assert isinstance(data, AttentionData)
+def _plot(data: AttentionData, args: argparse.Namespace, output: Path) -> int:
     suffix = output.suffix.lower()
     if suffix not in PLOT_SUFFIXES:
         raise InputError(f"cannot plot to '{output.name}': use a file ending in {', '.join(PLOT_SUFFIXES)}")
@@ -246,10 +245,9 @@ def _plot(data: object, args: argparse.Namespace, output: Path) -> int:
     return 0
 
 
-def _check_indices(data: object, layer: int, head: int | None) -> None:
-    from .data import AttentionData, describe_range
+def _check_indices(data: AttentionData, layer: int, head: int | None) -> None:
+    from .data import describe_range
 
-    assert isinstance(data, AttentionData)
     if layer not in data.layer_indices:
         raise InputError(f"--layer {layer} is out of range; {describe_range(data.layer_indices)}")
     if head is not None and not 0 <= head < data.num_heads:

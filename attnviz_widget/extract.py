@@ -490,8 +490,6 @@ class AttentionExtractor:
             mask=encoded.mask,
             special=encoded.special,
         )
-        if wanted is not None and not self.is_huggingface:
-            self._check_layers(wanted)
         first_stack = next(iter(result.stacks.values()), None)
         num_heads = int(first_stack[0].shape[1]) if first_stack is not None else 0
         info = self._model_info(num_heads)
