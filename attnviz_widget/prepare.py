@@ -43,11 +43,11 @@ def attention_rollout(attentions: np.ndarray) -> np.ndarray:
     Returns:
         float32 ``(layers, seq, seq)``; entry ``l`` is the rollout through layer ``l``.
     """
-    attentions = np.asarray(attentions, dtype=np.float64)
+    attentions = np.asarray(attentions)
     if attentions.ndim != 4 or attentions.shape[2] != attentions.shape[3]:
         raise InputError(f"rollout needs square self-attention (layers, heads, seq, seq), got {attentions.shape}")
     seq = attentions.shape[2]
-    identity = np.eye(seq)
+    identity = np.eye(seq, dtype=np.float32)
     rollout = np.empty((attentions.shape[0], seq, seq), dtype=np.float32)
     current = identity
     for index, layer in enumerate(attentions):
