@@ -52,3 +52,14 @@ def test_meta_describes_the_view(random_attention) -> None:
     meta = meta_for(data, ["self"])
     assert meta["layer_indices"] == [1] and meta["causal"] is True and meta["has_rollout"] is False
     assert rollout_or_none(data) is None
+
+
+def test_a_local_model_folder_is_named_by_its_last_part(random_attention, tmp_path) -> None:
+    from attnviz_widget import ModelInfo
+
+    folder = tmp_path / "my-model"
+    folder.mkdir()
+    data = random_attention(model=ModelInfo("bert", "encoder", 2, 3, name=str(folder)))
+    assert meta_for(data, ["self"])["model"]["name"] == "my-model"
+    hub = random_attention(model=ModelInfo("bert", "encoder", 2, 3, name="org/some-model"))
+    assert meta_for(hub, ["self"])["model"]["name"] == "org/some-model"

@@ -1,0 +1,142 @@
+"""Fixtures of the real-JupyterLab browser tests (see ``lab_harness.py`` for the harness)."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+import json
+import shutil
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+BUNDLE = REPO / "attnviz_widget" / "static" / "widget.js"
+QUICK_START = REPO / "notebooks" / "01_quick_start.ipynb"
+ARTIFACTS = REPO / "tests" / "artifacts"
+#: The variable holding the widget in the notebook under test.
+WIDGET_VAR = "widget"
+#: Used when the example notebook is missing or does not create ``widget``.
+FALLBACK_TEXT = "The acting was wonderful and the story was moving"
+
+
+def load_harness() -> Any:
+    """``tests/browser/lab_harness.py``, loaded by path (the benchmark script shares it)."""
+    name = "attnviz_tests_jupyterlab_harness"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("lab_harness.py"))
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+def missing_requirements() -> str | None:
+    """Why a real-JupyterLab test cannot run here, or None."""
+    chromium = load_harness().CHROMIUM
+    if not chromium.exists():
+        return f"{chromium} not found (apt-get install chromium)"
+    if not BUNDLE.exists():
+        return f"{BUNDLE.relative_to(REPO)} not built (cd js && npm install && npm run build)"
+    for dist in ("playwright", "jupyterlab", "ipykernel", "jupyter_client"):
+        try:
+            importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            return f"the {dist} package is not installed (pip install -e '.[test]')"
+    return None
+
+
+def notebook_for_test(root: Path) -> tuple[str, str]:
+    """Put the notebook under test into ``root``; return its name and where it came from.
+
+    The example notebook is preferred when it creates the widget as ``widget = AttentionWidget(``;
+    otherwise a small notebook doing just that is written.
+    """
+    if QUICK_START.is_file():
+        cells = json.loads(QUICK_START.read_text(encoding="utf-8")).get("cells", [])
+        sources = ["".join(c.get("source", "")) for c in cells if c.get("cell_type") == "code"]
+        if any(f"{WIDGET_VAR} = AttentionWidget(" in s for s in sources):
+            shutil.copy(QUICK_START, root / QUICK_START.name)
+            return QUICK_START.name, f"notebooks/{QUICK_START.name}"
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+    nb.cells = [
+        nbformat.v4.new_code_cell(
+            "from attnviz_widget import AttentionWidget\n"
+            "from attnviz_widget.demo import demo_model_dir\n\n"
+            f"{WIDGET_VAR} = AttentionWidget(demo_model_dir()).show({FALLBACK_TEXT!r})"
+        ),
+        nbformat.v4.new_code_cell(f"print({WIDGET_VAR}.layer, {WIDGET_VAR}.head, {WIDGET_VAR}.selected_token)"),
+    ]
+    name = "widget_smoke.ipynb"
+    nbformat.write(nb, root / name)
+    return name, "a notebook written by the test (notebooks/01_quick_start.ipynb missing or unsuitable)"
+
+
+@dataclass
+class LabSession:
+    """A notebook run top to bottom in a real JupyterLab, with its page and its kernel."""
+
+    lab: Any  # jupyterlab.JupyterLab
+    notebook: Any  # jupyterlab.NotebookPage
+    kernel: Any  # jupyterlab.Kernel
+    source: str
+    widget_var: str = WIDGET_VAR
+
+    @property
+    def page(self) -> Any:
+        return self.notebook.page
+
+    def widget_root(self) -> Any:
+        """Locator of the first view of ``widget`` (the output of the cell that created it)."""
+        page = self.page
+        cell = page.locator(".jp-CodeCell").filter(has_text=f"{self.widget_var} = AttentionWidget(")
+        return cell.locator(".attnviz-root").first
+
+
+@pytest.fixture(scope="module")
+def lab_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabSession]:
+    """The quick-start notebook run in a headless JupyterLab (module scope: one lab per module)."""
+    reason = missing_requirements()
+    if reason:
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+
+    harness = load_harness()
+    JupyterLab, LabError, NotebookPage = harness.JupyterLab, harness.LabError, harness.NotebookPage  # noqa: N806
+
+    # fine-tune and cache the demo model here, outside the kernel's cell timeouts (instant when cached)
+    from attnviz_widget.demo import demo_model_dir
+
+    demo_model_dir()
+
+    root = tmp_path_factory.mktemp("lab-root")
+    name, source = notebook_for_test(root)
+    lab = JupyterLab.start(root, base_dir=tmp_path_factory.mktemp("lab-home"))
+    try:
+        with sync_playwright() as playwright:
+            browser = harness.launch_chromium(playwright)
+            try:
+                context = browser.new_context(viewport={"width": 1400, "height": 1400}, device_scale_factor=1)
+                notebook = NotebookPage(context.new_page(), lab, name)
+                try:
+                    notebook.open()
+                    notebook.run_all(timeout=240)
+                    kernel = notebook.kernel()
+                except LabError as error:
+                    raise LabError(f"{error}\n--- jupyter lab log ---\n{lab.log_tail()}") from None
+                try:
+                    yield LabSession(lab, notebook, kernel, source)
+                finally:
+                    kernel.close()
+            finally:
+                browser.close()
+    finally:
+        lab.stop()
