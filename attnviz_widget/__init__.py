@@ -16,22 +16,20 @@ from typing import TYPE_CHECKING, Any
 
 from .data import AttentionData, ModelInfo, Prediction, TokenSequence
 from .errors import AttnvizError, FormatError, InputError, ModelLoadError, TruncationWarning
+from .prepare import attention_rollout, prepare  # numpy only; bound here so the name stays the function
 
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .extract import AttentionExtractor, extract
+    from .extractor import AttentionExtractor, extract
     from .formats import read_attention_file, write_backend_json, write_extracted_json
     from .html_export import save_html
     from .plot import plot_heatmap, plot_plotly, save_heatmap
-    from .prepare import attention_rollout, prepare
     from .widget import AttentionWidget
 
 _LAZY = {
-    "extract": "extract",
-    "AttentionExtractor": "extract",
-    "prepare": "prepare",
-    "attention_rollout": "prepare",
+    "extract": "extractor",
+    "AttentionExtractor": "extractor",
     "read_attention_file": "formats",
     "write_extracted_json": "formats",
     "write_backend_json": "formats",

@@ -121,7 +121,7 @@ def extract_main(argv: Sequence[str] | None = None) -> int:
         if not args.text.strip():
             raise InputError("the text is empty; give the text to analyse (for example --text 'The movie was great')")
         _quiet_transformers()
-        from .extract import extract
+        from .extractor import extract
         from .formats import write_extracted_json
 
         data = extract(

@@ -143,7 +143,7 @@ class AttentionWidget(anywidget.AnyWidget):
         """Bytes of attention data sent in replies so far (the overview not counted)."""
         self._extractor = None
         if model is not None:
-            from .extract import AttentionExtractor
+            from .extractor import AttentionExtractor
 
             self._extractor = AttentionExtractor(
                 model, tokenizer=tokenizer, device=device, trust_remote_code=trust_remote_code

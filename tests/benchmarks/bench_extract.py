@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_json_write  # noqa: E402
 
 from attnviz_widget.demo import demo_model_dir  # noqa: E402
-from attnviz_widget.extract import AttentionExtractor  # noqa: E402
+from attnviz_widget.extractor import AttentionExtractor  # noqa: E402
 
 WORDS = "the film was not bad at all and the actors were wonderful but the plot dragged".split()
 

@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from tiny_models import BUILDERS  # noqa: E402
 
-from attnviz_widget.extract import AttentionExtractor  # noqa: E402
+from attnviz_widget.extractor import AttentionExtractor  # noqa: E402
 from attnviz_widget.loading import model_class_for  # noqa: E402
 
 TEXT = "the movie was not very good but i loved the acting"

@@ -14,7 +14,7 @@ import torch
 from tiny_models import BUILDERS, TinyTorchClassifier, bert_tokenizer
 
 from attnviz_widget import AttentionData, InputError, ModelLoadError, TruncationWarning, extract
-from attnviz_widget.extract import AttentionExtractor
+from attnviz_widget.extractor import AttentionExtractor
 from attnviz_widget.prepare import prepare
 
 TEXT = "the movie was not very good"
@@ -335,3 +335,12 @@ def test_importing_the_package_does_not_import_torch() -> None:
     code = "import sys, attnviz_widget; print('torch' in sys.modules, 'transformers' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.split() == ["False", "False"]
+
+
+def test_public_names_stay_functions_after_submodules_load(model_dirs: dict[str, Path]) -> None:
+    import attnviz_widget
+    from attnviz_widget import AttentionWidget  # noqa: F401  imports the widget and wire modules
+
+    AttentionExtractor(model_dirs["bert"])  # loads the extractor module
+    assert callable(attnviz_widget.prepare) and not isinstance(attnviz_widget.prepare, type(attnviz_widget))
+    assert callable(attnviz_widget.extract) and not isinstance(attnviz_widget.extract, type(attnviz_widget))
