@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from lab_harness import CHROMIUM, CHROMIUM_ARGS
 
 from attnviz_widget.html_export import BUNDLE, save_html
 
-CHROMIUM = Path("/usr/bin/chromium")
 HOSTILE = "<img src=x onerror=alert(1)>"
 
 pytestmark = [
@@ -24,8 +24,7 @@ def test_exported_page_renders_offline_and_keeps_text_as_text(random_attention, 
     page = save_html(random_attention(layers=3, heads=4, tokens=tokens, text=HOSTILE), tmp_path / "page.html")
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"],
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
         )
         context = browser.new_context(offline=True)
         page_view = context.new_page()

@@ -20,23 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from lab_harness import CHROMIUM, CHROMIUM_ARGS
 
 REPO = Path(__file__).resolve().parents[2]
 BUNDLE = REPO / "attnviz_widget" / "static" / "widget.js"
-CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = REPO / "tests" / "artifacts"
 PAGE = "/tests/browser/static/index.html"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-]
 
 pytestmark = [
     pytest.mark.browser,
