@@ -29,8 +29,23 @@ interface TokenRow {
   axis: Axis;
   el: HTMLDivElement;
   spans: HTMLSpanElement[];
-  /** The shade last written to each span (`background|color`), to skip unchanged writes. */
-  shades: string[];
+  /** Shade step ({@link shadeStep}) last written to each span. */
+  have: Uint8Array;
+  /** Shade step each span should show. */
+  want: Uint8Array;
+  /** Where the spans are in the row's scrolled content, measured when first needed. */
+  geometry: RowGeometry | null;
+}
+
+/** Vertical extent of each span in its row's content (0 = top of the scrolled content). */
+interface RowGeometry {
+  /** The row's width and scroll height when measured: when they change, measure again. */
+  width: number;
+  height: number;
+  tops: Float64Array;
+  bottoms: Float64Array;
+  /** Ancestors that clip the row (overflow other than visible), such as the notebook's scroller. */
+  clips: Element[];
 }
 
 /** The visible text of a token: line breaks and tabs as symbols, empty as ∅. */
@@ -42,17 +57,67 @@ export function displayToken(token: string): string {
 /** Shades are quantised to this many steps, so similar weights share one style. */
 export const SHADE_STEPS = 32;
 
-/** Background and text colour for a weight already mapped to `t` in [0, 1]. */
-export function shadeFor(t: number): { background: string; color: string } {
-  if (!(t > 0.02)) return { background: "", color: "" };
-  t = Math.max(1, Math.round(Math.min(t, 1) * SHADE_STEPS)) / SHADE_STEPS;
+/** A token's shade: inline `background-color` and `color` ("" for none). */
+export interface Shade {
+  readonly background: string;
+  readonly color: string;
+}
+
+/** The shade step of a weight already mapped to `t` in [0, 1]: 0 for none, else 1…{@link SHADE_STEPS}. */
+export function shadeStep(t: number): number {
+  if (!(t > 0.02)) return 0;
+  return Math.max(1, Math.round(Math.min(t, 1) * SHADE_STEPS));
+}
+
+/** The shade of every step, built once (hovering then writes ready-made strings). */
+const SHADES: readonly Shade[] = Array.from({ length: SHADE_STEPS + 1 }, (_, step): Shade => {
+  if (step === 0) return { background: "", color: "" };
+  const t = step / SHADE_STEPS;
   const index = colorIndex(t);
-  const alpha = 0.2 + 0.8 * Math.min(t, 1);
+  const alpha = 0.2 + 0.8 * t;
   const i = 4 * index;
   return {
     background: `rgba(${VIRIDIS[i]}, ${VIRIDIS[i + 1]}, ${VIRIDIS[i + 2]}, ${alpha.toFixed(3)})`,
     color: alpha >= 0.55 ? textColorOn(index) : "",
   };
+});
+
+/** Background and text colour for a weight already mapped to `t` in [0, 1]. */
+export function shadeFor(t: number): Shade {
+  return SHADES[shadeStep(t)];
+}
+
+/**
+ * Shades of tokens off screen are written this long after the shading last changed, not at
+ * once: while the pointer moves, restyling hundreds of unseen spans would cost each hover a
+ * frame (style recalculation against the host page's whole stylesheet, then paint).
+ */
+export const OFFSCREEN_DELAY_MS = 120;
+
+/** Overflow values that clip an element's content. */
+const CLIPPING = /^(hidden|clip|scroll|auto|overlay)$/;
+
+/** Tokens this far (CSS px) outside the visible part of their row are shaded at once too. */
+const VISIBLE_MARGIN_PX = 16;
+
+/**
+ * The part of a token row's content that is on screen, in content coordinates (0 at the top
+ * of the scrolled content), widened by `margin`: the row's box (`rowTop`…`rowBottom`, client
+ * coordinates) clipped to `clipTop`…`clipBottom` (the viewport and clipping ancestors),
+ * shifted by the row's `scrollTop`. Null when the row has no layout (not rendered, or no
+ * layout engine): then every token counts as visible.
+ */
+export function visibleBand(
+  rowTop: number,
+  rowBottom: number,
+  scrollTop: number,
+  clipTop: number,
+  clipBottom: number,
+  margin: number,
+): { top: number; bottom: number } | null {
+  if (!(rowBottom > rowTop)) return null;
+  const shift = scrollTop - rowTop;
+  return { top: Math.max(rowTop, clipTop) + shift - margin, bottom: Math.min(rowBottom, clipBottom) + shift + margin };
 }
 
 export class TokenView {
@@ -64,6 +129,8 @@ export class TokenView {
   /** The weights shown (axis and one value per token) for the tooltip. */
   private shown: { axis: Axis; weights: Float32Array } | null = null;
   private locked = false;
+  /** Timer that writes the shades {@link apply} deferred. */
+  private flushTimer: ReturnType<typeof setTimeout> | null = null;
 
   constructor(
     host: HTMLElement,
@@ -100,7 +167,7 @@ export class TokenView {
         return span;
       });
       el.append(...spans);
-      return { axis, el, spans, shades: spans.map(() => "|") };
+      return { axis, el, spans, have: new Uint8Array(spans.length), want: new Uint8Array(spans.length), geometry: null };
     };
     this.rows = content.keys
       ? [
@@ -111,12 +178,14 @@ export class TokenView {
     this.el.replaceChildren(...this.rows.map((r) => r.el));
     this.hovered = null;
     this.selected = [];
+    this.cancelFlush();
   }
 
   /** Hide (or show again) special tokens. */
   setHideSpecial(hide: boolean): void {
     for (const row of this.rows) {
       for (const span of row.spans) span.hidden = hide && span.classList.contains("attnviz-special");
+      row.geometry = null;
     }
   }
 
@@ -143,24 +212,97 @@ export class TokenView {
     const target = weights ? this.rowFor(axis) : undefined;
     this.shown = target && weights ? { axis: target.axis, weights } : null;
     for (const row of this.rows) {
-      if (row === target) continue;
-      row.spans.forEach((span, i) => paint(row, span, i, "", ""));
-    }
-    if (!target || !weights) return;
-    target.spans.forEach((span, i) => {
-      const w = weights[i];
-      if (Number.isNaN(w)) {
-        paint(target, span, i, "", "");
-        return;
+      const want = row.want;
+      if (row !== target || !weights) {
+        want.fill(0);
+        continue;
       }
-      const shade = shadeFor(mapper(w));
-      paint(target, span, i, shade.background, shade.color);
-    });
+      for (let i = 0; i < want.length; i++) {
+        const w = weights[i];
+        want[i] = Number.isNaN(w) ? 0 : shadeStep(mapper(w));
+      }
+    }
+    this.apply(false);
   }
 
   destroy(): void {
+    this.cancelFlush();
     this.abort.abort();
     this.el.remove();
+  }
+
+  /**
+   * Write the shades that changed: at once for tokens on screen (or all, with `all`), after
+   * {@link OFFSCREEN_DELAY_MS} for the others. Each write restyles and repaints one span.
+   */
+  private apply(all: boolean): void {
+    let deferred = false;
+    for (const row of this.rows) {
+      const { spans, have, want } = row;
+      let band: { top: number; bottom: number } | null | undefined = all ? null : undefined;
+      for (let i = 0; i < spans.length; i++) {
+        const step = want[i];
+        if (step === have[i]) continue;
+        if (band === undefined) band = this.visiblePart(row); // layout is read before this row's writes
+        const geometry = row.geometry;
+        if (band && geometry && !(geometry.tops[i] < band.bottom && geometry.bottoms[i] > band.top)) {
+          deferred = true;
+          continue;
+        }
+        have[i] = step;
+        const shade = SHADES[step];
+        spans[i].style.backgroundColor = shade.background;
+        spans[i].style.color = shade.color;
+      }
+    }
+    this.cancelFlush();
+    if (deferred) {
+      this.flushTimer = setTimeout(() => {
+        this.flushTimer = null;
+        this.apply(true);
+      }, OFFSCREEN_DELAY_MS);
+    }
+  }
+
+  private cancelFlush(): void {
+    if (this.flushTimer !== null) clearTimeout(this.flushTimer);
+    this.flushTimer = null;
+  }
+
+  /** The on-screen part of `row` ({@link visibleBand}), measuring its spans when needed. */
+  private visiblePart(row: TokenRow): { top: number; bottom: number } | null {
+    const view = row.el.ownerDocument.defaultView;
+    if (!view) return null;
+    const rect = row.el.getBoundingClientRect();
+    if (!(rect.bottom > rect.top)) return null;
+    const scrollTop = row.el.scrollTop;
+    const height = row.el.scrollHeight;
+    let geometry = row.geometry;
+    if (!geometry || geometry.width !== rect.width || geometry.height !== height) {
+      const n = row.spans.length;
+      const clips: Element[] = [];
+      for (let el = row.el.parentElement; el; el = el.parentElement) {
+        const style = view.getComputedStyle(el);
+        if (CLIPPING.test(style.overflowX) || CLIPPING.test(style.overflowY)) clips.push(el);
+      }
+      geometry = { width: rect.width, height, tops: new Float64Array(n), bottoms: new Float64Array(n), clips };
+      const shift = scrollTop - rect.top;
+      for (let i = 0; i < n; i++) {
+        const r = row.spans[i].getBoundingClientRect();
+        const shown = r.width > 0 || r.height > 0; // hidden (special) tokens have no box
+        geometry.tops[i] = shown ? r.top + shift : Infinity;
+        geometry.bottoms[i] = shown ? r.bottom + shift : -Infinity;
+      }
+      row.geometry = geometry;
+    }
+    let clipTop = 0;
+    let clipBottom = view.innerHeight;
+    for (const el of geometry.clips) {
+      const r = el.getBoundingClientRect();
+      clipTop = Math.max(clipTop, r.top);
+      clipBottom = Math.min(clipBottom, r.bottom);
+    }
+    return visibleBand(rect.top, rect.bottom, scrollTop, clipTop, clipBottom, VISIBLE_MARGIN_PX);
   }
 
   /** The row holding tokens of `axis` (the only row for self-attention). */
@@ -207,16 +349,4 @@ export class TokenView {
     const token = this.tokenAt(event);
     if (token) this.callbacks.click(token.index, token.axis);
   }
-}
-
-/**
- * Shade one token span, writing styles only when they change: most tokens stay unshaded from
- * one hover to the next, and each style write costs a style recalculation of that token.
- */
-function paint(row: TokenRow, span: HTMLSpanElement, i: number, background: string, color: string): void {
-  const key = `${background}|${color}`;
-  if (row.shades[i] === key) return;
-  row.shades[i] = key;
-  span.style.backgroundColor = background;
-  span.style.color = color;
 }

@@ -1,7 +1,7 @@
 // @vitest-environment happy-dom
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { makeMapper } from "../src/scale";
-import { TokenView, displayToken, shadeFor } from "../src/tokens";
+import { OFFSCREEN_DELAY_MS, SHADE_STEPS, TokenView, displayToken, shadeFor, shadeStep, visibleBand } from "../src/tokens";
 
 afterEach(() => {
   document.body.replaceChildren();
@@ -105,6 +105,33 @@ describe("TokenView", () => {
     expect(spans[0].classList.contains("attnviz-locked")).toBe(true);
   });
 
+  it("shades tokens on screen at once and the others a moment later", () => {
+    vi.useFakeTimers();
+    try {
+      const { host, v } = view(["a", "b", "c", "d"]);
+      const row = host.querySelector<HTMLElement>(".attnviz-token-row")!;
+      const spans = host.querySelectorAll<HTMLElement>(".attnviz-token");
+      // a 40 px high row at the bottom of the viewport: tokens on lines 0, 0, 1 and 5 (20 px each)
+      const box = (top: number, height: number) => () => ({ top, bottom: top + height, left: 0, right: 100, width: 100, height }) as DOMRect;
+      const bottom = window.innerHeight;
+      row.getBoundingClientRect = box(bottom - 40, 40);
+      [0, 0, 1, 5].forEach((line, i) => (spans[i].getBoundingClientRect = box(bottom - 40 + 20 * line, 18)));
+      v.setShading("key", Float32Array.from([1, 1, 1, 1]), makeMapper("linear", 1));
+      expect(Array.from(spans, (s) => s.style.backgroundColor !== "")).toEqual([true, true, true, false]);
+      vi.advanceTimersByTime(OFFSCREEN_DELAY_MS);
+      expect(spans[3].style.backgroundColor).not.toBe("");
+      // a new shading before the delay replaces the pending one
+      v.setShading("key", Float32Array.from([0, 0, 0, 0.5]), makeMapper("linear", 1));
+      v.setShading("key", null, makeMapper("linear", 1));
+      expect(spans[0].style.backgroundColor).toBe("");
+      vi.advanceTimersByTime(OFFSCREEN_DELAY_MS);
+      expect(Array.from(spans, (s) => s.style.backgroundColor)).toEqual(["", "", "", ""]);
+      v.destroy();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it("removes its listeners and DOM on destroy", () => {
     const { host, v, callbacks } = view(["a"]);
     const span = host.querySelector<HTMLElement>(".attnviz-token")!;
@@ -129,5 +156,21 @@ describe("token display helpers", () => {
     expect(strong.background).toBe("rgba(253, 231, 37, 1.000)");
     expect(strong.color).toBe("#000");
     expect(shadeFor(0.1).color).toBe("");
+  });
+
+  it("quantises weights to shade steps", () => {
+    expect([shadeStep(NaN), shadeStep(0), shadeStep(0.02), shadeStep(0.021), shadeStep(1), shadeStep(7)]).toEqual([0, 0, 0, 1, SHADE_STEPS, SHADE_STEPS]);
+    expect(shadeFor(0.5)).toBe(shadeFor(0.51)); // one shared style per step
+  });
+
+  it("finds the on-screen part of a scrolled token row", () => {
+    // row at client y 100..360, scrolled by 50, clipped to 0..200: content 50..150 is visible
+    expect(visibleBand(100, 360, 50, 0, 200, 0)).toEqual({ top: 50, bottom: 150 });
+    expect(visibleBand(100, 360, 50, 0, 200, 10)).toEqual({ top: 40, bottom: 160 });
+    // row above the clip: an empty band
+    const above = visibleBand(-400, -140, 0, 0, 800, 0)!;
+    expect(above.bottom).toBeLessThan(above.top);
+    // no layout: unknown
+    expect(visibleBand(0, 0, 0, 0, 800, 0)).toBeNull();
   });
 });
