@@ -275,7 +275,7 @@ class AttentionExtractor:
             for encoder-decoder models the encoder's, with ``parts["decoder"]`` and
             ``parts["cross"]``.
         """
-        text = _check_text(text)
+        text = check_text(text)
         wanted = _normalise_layers(layers)
         encoded = self._encode(text, max_length=max_length, padding=padding, truncation=truncation, target=target)
         if wanted is not None:
@@ -563,7 +563,7 @@ def _classifier_logits(output: Any) -> np.ndarray | None:
     return None
 
 
-def _check_text(text: Any) -> str:
+def check_text(text: Any) -> str:
     if not isinstance(text, str):
         raise InputError(f"text must be a string, got {type(text).__name__}")
     if not text.strip():
@@ -605,7 +605,7 @@ def extract(
         ModelLoadError: the model or tokenizer cannot be loaded.
         InputError: empty text, a layer out of range, an unavailable device, ...
     """
-    _check_text(text)
+    check_text(text)
     extractor = AttentionExtractor(model, tokenizer=tokenizer, device=device, trust_remote_code=trust_remote_code)
     return extractor.extract(
         text, layers=layers, max_length=max_length, padding=padding, truncation=truncation, target=target

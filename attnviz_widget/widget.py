@@ -175,24 +175,30 @@ class AttentionWidget(anywidget.AnyWidget):
         return self._data
 
     def show(self, text: str | None = None, *, timeout: float | None = None) -> AttentionWidget:
-        """Extract ``text`` (if given), display the widget, and return it.
+        """Extract ``text`` (if given), display the widget, and return it once the data is in.
 
-        Raises the extraction's error (an :class:`AttnvizError`) instead of
-        displaying an empty widget.
+        The widget is displayed as soon as the extraction starts, so the browser sets
+        up its views while the model runs. Bad input (empty text, a text the model
+        refuses) raises :class:`InputError` before anything is displayed; an error
+        during extraction is shown in the widget and raised.
         """
         if text is not None:
             if self._extractor is None:
                 raise InputError("this widget has no model; create it with AttentionWidget(model_dir) to show a text")
+            from .extractor import check_text
+
+            check_text(text)
             if text != self.text or self.status != "ready":
                 self.text = text
                 if self._pending is None:  # same text as before after an error: run again
                     self._submit(text)
-            self.wait(timeout)
-            if self.status == "error":
-                raise InputError(self.error)
         from IPython.display import display
 
         display(self)
+        if text is not None:
+            self.wait(timeout)
+            if self.status == "error":
+                raise InputError(self.error)
         return self
 
     def wait(self, timeout: float | None = None) -> None:
@@ -279,6 +285,7 @@ class AttentionWidget(anywidget.AnyWidget):
             head = 0
         if head == "rollout" and payload.rollout is None:
             head = "mean"
+        self.layer_bytes(layer)  # encode the first layer the browser asks for before it asks
         with self.hold_sync():
             for name, value in payload.traits.items():
                 setattr(self, name, value)

@@ -94,8 +94,14 @@ def test_a_result_for_an_older_text_never_replaces_a_newer_one(bert_dir: Path) -
 def test_errors_are_reported_and_show_raises(bert_dir: Path) -> None:
     widget = AttentionWidget(bert_dir, device="cpu")
     with pytest.raises(InputError, match="text is empty"):
-        widget.show("   ")
-    assert widget.status == "error" and "text is empty" in widget.error
+        widget.show("   ")  # refused before anything is displayed
+    assert widget.status == "empty"
+    strict = AttentionWidget(bert_dir, device="cpu", truncation=False)
+    with pytest.raises(InputError, match="at most 64 are allowed"):
+        strict.show(" ".join(["good"] * 100))  # fails inside the extraction: shown, then raised
+    assert strict.status == "error" and "at most 64 are allowed" in strict.error
+    strict.show("the movie was good")  # and the next text recovers
+    assert strict.status == "ready" and strict.error == ""
 
 
 def test_unknown_keyword_arguments_name_the_valid_ones() -> None:
