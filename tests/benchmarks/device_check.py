@@ -56,6 +56,27 @@ def timed(function: Any, device: torch.device, repeats: int) -> float:
     return statistics.median(times)
 
 
+def plain_and_eager(model: Any, inputs: dict[str, Any], *, to_cpu: bool) -> tuple[Any, Any]:
+    """Two baselines: a plain forward as loaded (sdpa), and HF eager ``output_attentions=True``."""
+
+    def plain() -> None:
+        with torch.inference_mode():
+            model(**inputs)
+
+    def eager_all() -> None:
+        model.config._attn_implementation = "eager"
+        try:
+            with torch.inference_mode():
+                outputs = model(**inputs, output_attentions=True)
+                assert len(outputs.attentions) == model.config.num_hidden_layers
+                if to_cpu:
+                    [layer.cpu() for layer in outputs.attentions]
+        finally:
+            model.config._attn_implementation = "sdpa"
+
+    return plain, eager_all
+
+
 def check_architectures(device: torch.device, root: Path) -> list[dict[str, Any]]:
     from transformers import AutoConfig, AutoTokenizer
 
@@ -123,19 +144,7 @@ def peak_memory(device: torch.device, quick: bool) -> dict[str, Any]:
         synchronize(device)
         return (torch.cuda.max_memory_allocated(device) - base) / 2**20
 
-    def plain() -> None:
-        with torch.inference_mode():
-            model(**inputs)
-
-    def eager_all() -> None:
-        model.config._attn_implementation = "eager"
-        try:
-            with torch.inference_mode():
-                outputs = model(**inputs, output_attentions=True)
-                assert len(outputs.attentions) == layers
-        finally:
-            model.config._attn_implementation = "sdpa"
-
+    plain, eager_all = plain_and_eager(model, inputs, to_cpu=False)
     result = {
         "model": f"GPT-2 config, {layers} layers x {heads} heads, hidden {hidden}, {tokens} tokens, {dtype}",
         "one_layer_weights_mib": heads * tokens * tokens * torch.finfo(dtype).bits / 8 / 2**20,
@@ -165,19 +174,7 @@ def speed(device: torch.device, quick: bool) -> dict[str, Any]:
     inputs = extractor._encode(text, max_length=None, padding=False, truncation=True, target=None).inputs
     repeats = 3 if quick else 10
 
-    def plain() -> None:
-        with torch.inference_mode():
-            model(**inputs)
-
-    def eager_all() -> None:
-        model.config._attn_implementation = "eager"
-        try:
-            with torch.inference_mode():
-                outputs = model(**inputs, output_attentions=True)
-                [layer.cpu() for layer in outputs.attentions]
-        finally:
-            model.config._attn_implementation = "sdpa"
-
+    plain, eager_all = plain_and_eager(model, inputs, to_cpu=True)
     plain_s = timed(plain, device, repeats)
     extract_s = timed(lambda: extractor.extract(text), device, repeats)
     eager_s = timed(eager_all, device, repeats)
