@@ -76,12 +76,21 @@ def extract_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--text", required=True, help="input text to extract attention for (required)")
     parser.add_argument(
-        "--output_file", default="attention_data.json", help="file to save attention data to (default: attention_data.json)"
+        "--output_file",
+        default="attention_data.json",
+        help="file to save attention data to (default: attention_data.json)",
     )
-    parser.add_argument("--device", default=None, help="device to use for inference (cuda, mps, cpu; default: best available)")
-    parser.add_argument("--layer", type=int, default=None, help="specific layer to extract attention from (default: all layers)")
     parser.add_argument(
-        "--max_length", type=int, default=None, help="cut the input to this many tokens (default: what the model accepts)"
+        "--device", default=None, help="device to use for inference (cuda, mps, cpu; default: best available)"
+    )
+    parser.add_argument(
+        "--layer", type=int, default=None, help="specific layer to extract attention from (default: all layers)"
+    )
+    parser.add_argument(
+        "--max_length",
+        type=int,
+        default=None,
+        help="cut the input to this many tokens (default: what the model accepts)",
     )
     parser.add_argument(
         "--no_truncation",

@@ -53,8 +53,9 @@ class TokenSequence:
 
     tokens: tuple[str, ...]
     display: tuple[str, ...] = ()
-    mask: np.ndarray = field(default=None)  # type: ignore[assignment]
-    special: np.ndarray = field(default=None)  # type: ignore[assignment]
+    # None becomes the default vector in __post_init__, so readers always see arrays.
+    mask: np.ndarray = field(default=None)  # type: ignore[arg-type]
+    special: np.ndarray = field(default=None)  # type: ignore[arg-type]
 
     def __post_init__(self) -> None:
         tokens = tuple(str(token) for token in self.tokens)
@@ -258,7 +259,7 @@ class AttentionData:
         **fields: Any,
     ) -> AttentionData:
         """Self-attention data from a token list and a ``(layers, heads, seq, seq)`` array."""
-        queries = TokenSequence(tuple(tokens), mask=None if mask is None else np.asarray(list(mask)))
+        queries = TokenSequence(tuple(tokens), mask=None if mask is None else np.asarray(list(mask)))  # type: ignore[arg-type]
         return cls(attentions=np.asarray(attentions, dtype=np.float32), queries=queries, text=text, **fields)
 
     # -- shape --------------------------------------------------------------------

@@ -295,10 +295,10 @@ class AttentionExtractor:
         """
         wanted = None if layers is None else set(layers)
         if not self.is_huggingface:
-            capture = MultiheadAttentionCapture(self._attention_modules, wanted=wanted)
-            with capture.hooks():
+            torch_capture = MultiheadAttentionCapture(self._attention_modules, wanted=wanted)
+            with torch_capture.hooks():
                 output = self.model(inputs["input_ids"])
-            return ForwardResult(capture.captured, _classifier_logits(output))
+            return ForwardResult(torch_capture.captured, _classifier_logits(output))
 
         with eager_attention(self.model):
             sites = self._ensure_sites()
@@ -306,7 +306,8 @@ class AttentionExtractor:
                 outputs = self.model(**inputs, output_attentions=True)
                 stacks = {}
                 for field in STACK_KINDS:
-                    layers = [i for i in range(len(getattr(outputs, field, None) or ())) if wanted is None or i in wanted]
+                    count = len(getattr(outputs, field, None) or ())
+                    layers = [i for i in range(count) if wanted is None or i in wanted]
                     if layers:
                         weights = getattr(outputs, field)
                         stacks[field] = (np.stack([to_numpy(weights[i]) for i in layers]), tuple(layers))
@@ -520,18 +521,17 @@ class AttentionExtractor:
         encoder_attn, encoder_layers = self._stack_array(result, "encoder_attentions", "the encoder")
         decoder_attn, decoder_layers = self._stack_array(result, "decoder_attentions", "the decoder")
         cross_attn, cross_layers = self._stack_array(result, "cross_attentions", "cross-attention")
-        common = {"text": text, "model": info, "prediction": prediction}
         decoder = AttentionData(
-            attentions=decoder_attn, queries=decoder_tokens, layer_indices=decoder_layers, kind="decoder", causal=True,
-            **common,
+            attentions=decoder_attn, queries=decoder_tokens, layer_indices=decoder_layers, kind="decoder",
+            causal=True, text=text, model=info, prediction=prediction,
         )
         cross = AttentionData(
             attentions=cross_attn, queries=decoder_tokens, keys=encoder_tokens, layer_indices=cross_layers,
-            kind="cross", **common,
+            kind="cross", text=text, model=info, prediction=prediction,
         )
         return AttentionData(
             attentions=encoder_attn, queries=encoder_tokens, layer_indices=encoder_layers, kind="encoder",
-            parts={"decoder": decoder, "cross": cross}, **common,
+            parts={"decoder": decoder, "cross": cross}, text=text, model=info, prediction=prediction,
         )
 
 

@@ -8,8 +8,8 @@ and optionally adds aggregates: the mean and max over heads, and attention rollo
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
 import sys
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np

@@ -36,7 +36,8 @@ def _bundle() -> str | Path:
         return BUNDLE
     return (
         "export default { render({ el }) { el.textContent = "
-        "'attnviz-widget: the JavaScript bundle is missing; reinstall the package (pip install builds it with npm).'; } };"
+        "'attnviz-widget: the JavaScript bundle is missing; "
+        "reinstall the package (pip install builds it with npm).'; } };"
     )
 
 
@@ -268,7 +269,8 @@ class AttentionWidget(anywidget.AnyWidget):
     def _valid_section(self, proposal: dict[str, Any]) -> str:
         value = proposal["value"]
         if self._data is not None and value not in self._data.sections:
-            raise traitlets.TraitError(f"section {value!r} does not exist; choose from {', '.join(self._data.sections)}")
+            choices = ", ".join(self._data.sections)
+            raise traitlets.TraitError(f"section {value!r} does not exist; choose from {choices}")
         return value
 
     def _load_section(self, section: str) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from .data import AttentionData
-from .prepare import attention_rollout, head_max, head_mean
+from .prepare import attention_rollout, head_mean
 
 THUMBNAIL_SIZE = 64
 #: Aggregate columns that follow the heads in the overview, in order.
@@ -53,7 +53,7 @@ def _block_max(matrices: np.ndarray, axis: int, cells: int) -> np.ndarray:
         if len(inside) == len(starts):
             np.maximum(pooled, np.take(matrices, rows, axis=axis), out=pooled)
         else:
-            target = [slice(None)] * matrices.ndim
+            target: list[Any] = [slice(None)] * matrices.ndim
             target[axis] = inside
             pooled[tuple(target)] = np.maximum(pooled[tuple(target)], np.take(matrices, rows[inside], axis=axis))
     return pooled

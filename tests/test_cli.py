@@ -25,7 +25,8 @@ def bert_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def extracted(bert_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     output = tmp_path_factory.mktemp("extracted") / "attention_data.json"
-    assert extract_main(["--model_dir", str(bert_dir), "--text", "the movie was good", "--output_file", str(output)]) == 0
+    arguments = ["--model_dir", str(bert_dir), "--text", "the movie was good", "--output_file", str(output)]
+    assert extract_main(arguments) == 0
     return output
 
 

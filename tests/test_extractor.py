@@ -28,8 +28,9 @@ def model_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def _auto_class(directory: Path):
-    from attnviz_widget.loading import model_class_for
     from transformers import AutoConfig
+
+    from attnviz_widget.loading import model_class_for
 
     return model_class_for(AutoConfig.from_pretrained(directory))
 

@@ -119,8 +119,8 @@ def check_architectures(device: torch.device, root: Path) -> list[dict[str, Any]
 
 def peak_memory(device: torch.device, quick: bool) -> dict[str, Any]:
     """Peak device memory above the weights: plain forward, extract, output_attentions."""
-    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
     from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
 
     layers, heads, hidden, tokens = (4, 4, 64, 128) if quick else (24, 16, 1024, 1024)
     dtype = torch.float16 if device.type == "cuda" else torch.float32
