@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -109,6 +110,13 @@ class ModelInfo:
     num_layers: int
     num_heads: int
     name: str | None = None
+
+    @property
+    def short_name(self) -> str | None:
+        """The name for titles: a local model folder by its last part (``/x/y/my-model`` -> ``my-model``)."""
+        if self.name and Path(self.name).expanduser().is_dir():
+            return Path(self.name).expanduser().resolve().name
+        return self.name
 
     def to_dict(self) -> dict[str, Any]:
         return {

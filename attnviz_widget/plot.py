@@ -107,7 +107,8 @@ def _view(data: AttentionData, layer: int, head: int, aggregate: str | None) -> 
     title = title[0].upper() + title[1:]
     if clean.model is not None:
         model = clean.model
-        title += f" — {model.name} ({model.model_type})" if model.name else f" — {model.model_type}"
+        name = model.short_name
+        title += f" — {name} ({model.model_type})" if name else f" — {model.model_type}"
     masked = np.zeros(matrix.shape, dtype=bool)
     if clean.causal and clean.is_self_attention:
         masked = np.triu(np.ones(matrix.shape, dtype=bool), k=1)

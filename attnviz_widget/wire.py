@@ -12,7 +12,6 @@ by the static HTML export. The contract with the JS side is ``js/PROTOCOL.md``:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -121,17 +120,9 @@ def meta_for(data: AttentionData, sections: list[str]) -> dict[str, Any]:
         "kind": data.kind,
         "sections": sections,
         "has_rollout": can_roll_out(data),
-        "model": None if data.model is None else _short_name(data.model.to_dict()),
+        "model": None if data.model is None else {**data.model.to_dict(), "name": data.model.short_name},
         "text": data.text,
     }
-
-
-def _short_name(model: dict[str, Any]) -> dict[str, Any]:
-    """A local model folder is named by its last part (``/root/.cache/x/my-model`` -> ``my-model``)."""
-    name = model.get("name")
-    if isinstance(name, str) and name and Path(name).expanduser().is_dir():
-        model = {**model, "name": Path(name).expanduser().resolve().name}
-    return model
 
 
 def prediction_for(data: AttentionData) -> dict[str, Any] | None:

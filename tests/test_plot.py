@@ -333,3 +333,14 @@ def test_save_plotly_html_errors(tmp_path, random_attention) -> None:
 def test_plot_functions_need_attention_data(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="expected AttentionData, got dict; read files with read_attention_file"):
         plot_heatmap({"tokens": []})  # type: ignore[arg-type]
+
+
+def test_title_names_a_local_model_folder_by_its_last_part(random_attention, tmp_path) -> None:
+    from attnviz_widget import ModelInfo
+    from attnviz_widget.plot import plot_heatmap
+
+    folder = tmp_path / "deep" / "my-model"
+    folder.mkdir(parents=True)
+    figure = plot_heatmap(random_attention(model=ModelInfo("bert", "encoder", 2, 3, name=str(folder))), 0, 0)
+    title = figure.axes[0].get_title()
+    assert "my-model (bert)" in title and str(tmp_path) not in title
