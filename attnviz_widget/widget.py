@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import anywidget
+import numpy as np
 import traitlets
 from traitlets import Bool, Bytes, Dict, Enum, Int, List, Unicode, Union
 
@@ -84,6 +85,11 @@ class AttentionWidget(anywidget.AnyWidget):
     """Type: list[int]. Default: []. ``[layers, heads + 3, tq, tk]``: heads, then mean, max, rollout."""
     overview_scale = Bytes(b"").tag(sync=True)
     """Type: bytes. Default: b"". float32 ``(layers, heads + 3)``: value = pixel / 255 * scale."""
+    first_matrix = Bytes(b"").tag(sync=True)
+    """Type: bytes. Default: b"". float16 ``(query, key)``: the head or aggregate focused when the
+    data arrived, sent with the data so the first paint needs no request and no other head."""
+    first_matrix_of = Dict().tag(sync=True)
+    """Type: dict. Default: {}. ``{"layer": int, "head": int | "mean" | "max" | "rollout"}`` of ``first_matrix``."""
     status = Enum(["empty", "loading", "ready", "error"], "empty").tag(sync=True)
     """Type: str. Default: "empty". One of empty, loading, ready, error."""
     error = Unicode("").tag(sync=True)
@@ -141,7 +147,8 @@ class AttentionWidget(anywidget.AnyWidget):
         self._layer_cache: OrderedDict[int, bytes] = OrderedDict()
         self._rollout_bytes: bytes | None = None
         self.bytes_sent = 0
-        """Bytes of attention data sent in replies so far (the overview not counted)."""
+        """Bytes of attention values sent so far: ``first_layer`` of each data set and every reply
+        (the overview not counted)."""
         self._extractor = None
         if model is not None:
             from .extractor import AttentionExtractor
@@ -287,12 +294,15 @@ class AttentionWidget(anywidget.AnyWidget):
             head = 0
         if head == "rollout" and payload.rollout is None:
             head = "mean"
-        self.layer_bytes(layer)  # encode the first layer the browser asks for before it asks
+        first_matrix = float16_bytes(self._focused_matrix(view, payload.rollout, layer, head))
         with self.hold_sync():
             for name, value in payload.traits.items():
                 setattr(self, name, value)
             self.layer = layer
             self.head = head
+            self.first_matrix = first_matrix
+            self.first_matrix_of = {"layer": layer, "head": head}
+            self.bytes_sent += len(first_matrix)
             if self.selected_token is not None and self.selected_token >= len(view.queries):
                 self.selected_token = None
                 self.token_locked = False
@@ -301,6 +311,19 @@ class AttentionWidget(anywidget.AnyWidget):
             self.error = ""
             self.status = "ready"
             self.data_version = self.data_version + 1
+
+    @staticmethod
+    def _focused_matrix(
+        view: AttentionData, rollout: np.ndarray | None, layer: int, head: int | str
+    ) -> np.ndarray:
+        """The ``(query, key)`` matrix the frontend shows first: one head, or an aggregate."""
+        position = view.position_of_layer(layer)
+        if isinstance(head, int):
+            return view.attentions[position, head]
+        if head == "rollout" and rollout is not None:
+            return rollout[position]
+        stack = view.attentions[position]
+        return stack.max(axis=0) if head == "max" else stack.mean(axis=0)
 
     @traitlets.validate("layer")
     def _valid_layer(self, proposal: dict[str, Any]) -> int:

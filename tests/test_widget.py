@@ -47,6 +47,18 @@ def test_layer_replies_are_float16_of_the_extracted_weights(bert_dir: Path) -> N
     assert reply["type"] == "rollout" and reply["shape"] == [2, 6, 6] and len(payload) == 2 * 2 * 36
 
 
+def test_the_focused_matrix_travels_with_the_data(bert_dir: Path) -> None:
+    widget = AttentionWidget(bert_dir, device="cpu", layer=1, head=2).show("the movie was good")
+    assert widget.first_matrix_of == {"layer": 1, "head": 2}
+    sent = np.frombuffer(widget.first_matrix, dtype="<f2").reshape(6, 6)
+    np.testing.assert_allclose(sent, widget.data.attentions[1, 2], atol=1e-3)
+    assert widget.bytes_sent == len(widget.first_matrix) == 2 * 6 * 6  # one matrix, not the layer
+    mean = AttentionWidget(bert_dir, device="cpu", head="mean").show("the movie was good")
+    np.testing.assert_allclose(
+        np.frombuffer(mean.first_matrix, dtype="<f2").reshape(6, 6), mean.data.attentions[0].mean(0), atol=1e-3
+    )
+
+
 def test_bad_requests_get_error_replies(bert_dir: Path) -> None:
     widget = AttentionWidget(bert_dir, device="cpu").show("the movie")
     reply, payload = widget.answer_request({"type": "request", "id": "x", "version": 99, "what": "layer", "layer": 0})
@@ -64,7 +76,7 @@ def test_messages_are_answered_with_one_buffer(bert_dir: Path, monkeypatch: pyte
     widget._on_message(widget, {"type": "request", "id": "a", "version": widget.data_version,
                                 "what": "layer", "layer": 0}, [])
     assert sent[0][0]["id"] == "a" and len(sent[0][1]) == 1
-    assert widget.bytes_sent == len(sent[0][1][0])
+    assert widget.bytes_sent == len(widget.first_matrix) + len(sent[0][1][0])
 
 
 def test_a_result_for_an_older_text_never_replaces_a_newer_one(bert_dir: Path) -> None:

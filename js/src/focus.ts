@@ -9,6 +9,8 @@ import type { HeadChoice, Matrix, Stack } from "./types";
 export interface StackSource {
   requestLayer(layer: number): Promise<Stack>;
   requestRollout(): Promise<Stack>;
+  /** A matrix that came with the data, if it is this one (see `ModelAdapter.firstMatrix`). */
+  firstMatrix?(layer: number, head: HeadChoice): Matrix | null;
 }
 
 /**
@@ -21,6 +23,8 @@ export async function loadFocusedMatrix(
   layer: number,
   head: HeadChoice,
 ): Promise<Matrix> {
+  const sent = source.firstMatrix?.(layer, head);
+  if (sent) return sent;
   if (head === "rollout") {
     const position = layerIndices.indexOf(layer);
     if (position < 0) throw new RangeError(`layer ${layer} is not among the kept layers`);

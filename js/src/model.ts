@@ -13,6 +13,7 @@ import {
   type ColorScale,
   type DataSet,
   type HeadChoice,
+  type Matrix,
   type Meta,
   type Overview,
   type Prediction,
@@ -235,6 +236,24 @@ export class ModelAdapter {
   /** The full-resolution layer `[heads, Q, K]` of model layer `layer` (cached per version). */
   requestLayer(layer: number): Promise<Stack> {
     return this.cached(`layer:${layer}`, () => this.request({ what: "layer", layer }));
+  }
+
+  /**
+   * The one matrix Python sent together with the data (`first_matrix`: the head or aggregate
+   * focused when the data arrived), so the first paint waits for no request; null for any
+   * other choice, or when it is absent or does not fit the tokens.
+   */
+  firstMatrix(layer: number, head: HeadChoice): Matrix | null {
+    const of = this.model.get("first_matrix_of") as { layer?: unknown; head?: unknown } | null | undefined;
+    if (of?.layer !== layer || of?.head !== head) return null;
+    const rows = stringList(this.model.get("tokens")).length;
+    const cols = stringList(this.model.get("key_tokens")).length || rows;
+    try {
+      const stack = decodeStack({ dtype: "float16", shape: [1, rows, cols] }, [this.model.get("first_matrix")]);
+      return { rows, cols, data: stack.data };
+    } catch {
+      return null; // ask Python instead
+    }
   }
 
   /** Attention rollout through every kept layer, `[layers, Q, K]` (cached per version). */

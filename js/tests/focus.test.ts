@@ -33,6 +33,15 @@ describe("loadFocusedMatrix", () => {
     await expect(loadFocusedMatrix(s, [3, 5], 4, "rollout")).rejects.toThrow(RangeError);
   });
 
+  it("uses the matrix sent with the data before asking for anything", async () => {
+    const sent = { rows: 2, cols: 2, data: Float32Array.from([0.5, 0.5, 1, 0]) };
+    const s = { ...source(), firstMatrix: (l: number, h: unknown) => (l === 5 && h === 1 ? sent : null) };
+    expect(await loadFocusedMatrix(s, [3, 5], 5, 1)).toBe(sent);
+    expect(s.requested).toEqual([]);
+    await loadFocusedMatrix(s, [3, 5], 5, 0);
+    expect(s.requested).toEqual(["layer 5"]);
+  });
+
   it("checks the shape against the tokens", () => {
     expect(shapeProblem({ rows: 2, cols: 3, data: new Float32Array(6) }, 2, 3)).toBeNull();
     expect(shapeProblem({ rows: 2, cols: 3, data: new Float32Array(6) }, 3, 3)).toMatch(/2\u00d73.*3 query/);

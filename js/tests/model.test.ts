@@ -138,6 +138,27 @@ describe("requests", () => {
     expect(Array.from(stack.data)).toEqual([1, 0, 0.5, 0.5, 0.25, 0.75, 0, 1]);
   });
 
+  it("gives the matrix sent with the data, only for its layer and head", () => {
+    const values = [1, 0, 0.5, 0.5];
+    const model = new FakeModel(
+      traits(2, 2, 2, { first_matrix_of: { layer: 1, head: "mean" }, first_matrix: halfView(encodeFloat16Array(values), 5) }),
+    );
+    const adapter = new ModelAdapter(model);
+    const matrix = adapter.firstMatrix(1, "mean");
+    expect([matrix?.rows, matrix?.cols]).toEqual([2, 2]);
+    expect(Array.from(matrix!.data)).toEqual(values);
+    expect(adapter.firstMatrix(1, 0)).toBeNull();
+    expect(adapter.firstMatrix(0, "mean")).toBeNull();
+    expect(model.sent).toHaveLength(0);
+  });
+
+  it("ignores a sent matrix that does not fit the tokens", () => {
+    const model = new FakeModel(
+      traits(2, 2, 2, { first_matrix_of: { layer: 0, head: 0 }, first_matrix: new DataView(new ArrayBuffer(6)) }),
+    );
+    expect(new ModelAdapter(model).firstMatrix(0, 0)).toBeNull();
+  });
+
   it("accepts ArrayBuffer buffers too", () => {
     const stack = decodeStack({ dtype: "float16", shape: [1, 1, 2] }, [encodeFloat16Array([0.5, 2]).buffer]);
     expect(Array.from(stack.data)).toEqual([0.5, 2]);

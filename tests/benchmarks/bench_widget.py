@@ -17,7 +17,7 @@ What it does, for each length (default 128 and 512 tokens):
   heatmap painted) -> the next frame after it; the Python side of that (model forward, overview)
   is timed separately;
 * focuses every layer in turn (a click on its thumbnail, dispatched in the page), timing
-  click -> heatmap ready; then bytes sent: ``w.bytes_sent`` (float16 layers on demand) +
+  click -> heatmap ready; then bytes sent: ``w.bytes_sent`` (the first matrix, float16 layers on demand) +
   the overview traits + the other synced traits, per attention value;
 * hover response: synthetic ``mousemove`` events over heatmap rows and over tokens of the
   token view; the handler's own time (``performance.now()`` around ``dispatchEvent``), the
@@ -356,10 +356,12 @@ def bench_widget(harness: Any, model_dir: Path, lengths: list[int], hover_sample
                 )
                 meta = kernel.evaluate(f"{w}.meta")
                 layer_indices = meta["layer_indices"]
-                # 2. every other layer, one at a time (head 0; the first is shown already), then
-                # other heads of the last layer (cached in the page: no request)
+                # 2. every layer in full, one at a time: head 1 of the first layer (only head 0
+                # came with the data), then head 0 of every other layer; then other heads of
+                # the last layer (cached in the page: no request)
                 last = len(layer_indices) - 1
-                switches = [page.evaluate(FOCUS_JS, [cell, row, 0]) for row in range(1, last + 1)]
+                switches = [page.evaluate(FOCUS_JS, [cell, 0, 1])]
+                switches += [page.evaluate(FOCUS_JS, [cell, row, 0]) for row in range(1, last + 1)]
                 assert switches[-1]["layer"] == str(layer_indices[last]), switches[-1]
                 r["layer_switch_ms"] = summary([s["ready"] for s in switches])
                 r["layer_switch_painted_ms"] = summary([s["painted"] for s in switches])
@@ -373,10 +375,11 @@ def bench_widget(harness: Any, model_dir: Path, lengths: list[int], hover_sample
                         "other_state": len(json.dumps({{k: v for k, v in s.items() if not isinstance(v, (bytes, bytearray, memoryview)) and k not in ("_esm", "_css")}}, default=str)),
                         "values": int(np.prod({w}.data.attentions.shape)),
                         "layer_bytes": len({w}.layer_bytes({w}.layer)),
+                        "first_matrix": len({w}.first_matrix),
                     }})({w}.get_state())"""
                 )
                 r.update(sizes)
-                r["layers_requested"] = sizes["bytes_sent"] / sizes["layer_bytes"]
+                r["layers_requested"] = (sizes["bytes_sent"] - sizes["first_matrix"]) / sizes["layer_bytes"]
                 r["total_bytes"] = sizes["bytes_sent"] + sizes["overview"] + sizes["other_state"]
                 r["bytes_per_value"] = r["total_bytes"] / sizes["values"]
                 # 4. hover
@@ -542,15 +545,16 @@ def report(results: dict[str, Any]) -> str:
             ratio(r["total_bytes"], bv.get("html_bytes")),
         ))
         rows.append((
-            "  float16 layers / overview / other",
-            f"{mb(r['bytes_sent'])} ({r['layers_requested']:.0f} layers) / {mb(r['overview'])} / {mb(r['other_state'])}",
+            "  float16 first matrix + layers / overview / other",
+            f"{mb(r['bytes_sent'])} (1 matrix + {r['layers_requested']:.0f} layers) / {mb(r['overview'])}"
+            f" / {mb(r['other_state'])}",
             "", "",
         ))
         rows.append((
             "first view, bytes before painting",
-            f"{mb(r['layer_bytes'] + r['overview'] + r['other_state'])}",
+            f"{mb(r['first_matrix'] + r['overview'] + r['other_state'])}",
             f"{mb(bv['html_bytes'])}" if "html_bytes" in bv else "n/a",
-            ratio(r["layer_bytes"] + r["overview"] + r["other_state"], bv.get("html_bytes")),
+            ratio(r["first_matrix"] + r["overview"] + r["other_state"], bv.get("html_bytes")),
         ))
         rows.append((
             "layer switch (request + draw)",
@@ -594,7 +598,7 @@ def report(results: dict[str, Any]) -> str:
     lines.append("")
     lines.append(
         "text -> painted: widget = Ctrl+Enter on the show(text) cell to the frame after data-attnviz-ready (model forward, "
-        "overview, comm, first layer request, drawing); bertviz = the same forward pass (measured in the kernel) + "
+        "overview and the focused matrix over the comm, drawing); bertviz = the same forward pass (measured in the kernel) + "
         "head_view(html_action='return') + chromium loading the page to the frame after its SVG exists. "
         "Widget heap delta is the page's heap after the widget (shown, every layer visited, hovered) minus before it; "
         "the bertviz heap is its whole page. Hover: synthetic mousemove/mouseover dispatched in the page; handler = "
