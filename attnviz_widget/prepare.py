@@ -68,16 +68,24 @@ def _matmul(left: np.ndarray, right: np.ndarray) -> np.ndarray:
     return (torch.from_numpy(left) @ torch.from_numpy(right)).numpy()
 
 
-def check_rollout_layers(data: AttentionData) -> None:
-    """Rollout multiplies through consecutive layers from the first, of self-attention."""
+def rollout_problem(data: AttentionData) -> str | None:
+    """Why rollout is undefined for ``data``, or None: it multiplies through consecutive
+    layers of self-attention, starting at the first."""
     if not data.is_self_attention:
-        raise InputError("rollout is defined for self-attention only, not cross-attention")
-    expected = tuple(range(data.num_layers))
-    if data.layer_indices != expected:
-        raise InputError(
+        return "rollout is defined for self-attention only, not cross-attention"
+    if data.layer_indices != tuple(range(data.num_layers)):
+        return (
             "rollout needs every layer from layer 0 on; this data holds layers "
             f"{', '.join(map(str, data.layer_indices))} (extract without --layer)"
         )
+    return None
+
+
+def check_rollout_layers(data: AttentionData) -> None:
+    """Raise :class:`InputError` when rollout is undefined for ``data``."""
+    problem = rollout_problem(data)
+    if problem is not None:
+        raise InputError(problem)
 
 
 def _parse_aggregates(aggregates: str | Iterable[str]) -> tuple[str, ...]:

@@ -24,6 +24,7 @@ from traitlets import Bool, Bytes, Dict, Enum, Int, List, Unicode, Union
 
 from .data import AttentionData
 from .errors import AttnvizError, InputError
+from .prepare import rollout_problem
 from .wire import OVERVIEW_AGGREGATES, build_view, float16_bytes
 
 BUNDLE = Path(__file__).parent / "static" / "widget.js"
@@ -343,7 +344,7 @@ class AttentionWidget(anywidget.AnyWidget):
                 f"{', '.join(HEAD_AGGREGATES)}"
             )
         if value == "rollout" and self._view is not None and self._rollout_bytes is None:
-            raise traitlets.TraitError("rollout needs self-attention of every layer from layer 0")
+            raise traitlets.TraitError(rollout_problem(self._view) or "rollout is unavailable")
         return value
 
     # -- on-demand data (custom messages) -------------------------------------------------
@@ -389,7 +390,7 @@ class AttentionWidget(anywidget.AnyWidget):
                 return {**base, "type": "layer", "layer": layer, "dtype": "float16", "shape": shape}, payload
             if what == "rollout":
                 if self._rollout_bytes is None:
-                    raise InputError("rollout needs self-attention of every layer from layer 0")
+                    raise InputError(rollout_problem(view) or "rollout is unavailable")
                 shape = [view.num_layers, len(view.queries), len(view.keys)]
                 return {**base, "type": "rollout", "dtype": "float16", "shape": shape}, self._rollout_bytes
             raise InputError(f"unknown request {what!r}")

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from .data import AttentionData
-from .prepare import attention_rollout, head_mean
+from .prepare import attention_rollout, head_mean, rollout_problem
 
 THUMBNAIL_SIZE = 64
 #: Aggregate columns that follow the heads in the overview, in order.
@@ -70,7 +70,7 @@ def max_pool(matrices: np.ndarray, size: int = THUMBNAIL_SIZE) -> np.ndarray:
 
 def can_roll_out(data: AttentionData) -> bool:
     """Rollout needs self-attention of every layer from the first."""
-    return data.is_self_attention and data.layer_indices == tuple(range(data.num_layers))
+    return rollout_problem(data) is None
 
 
 def rollout_or_none(data: AttentionData) -> np.ndarray | None:
