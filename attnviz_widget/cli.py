@@ -8,7 +8,6 @@ output file written; nothing imports this module.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import warnings
 from collections.abc import Callable, Sequence
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import AttnvizError, InputError, TruncationWarning
+from .formats import check_output_path
 
 if TYPE_CHECKING:  # the CLI imports the heavy modules only once it needs them
     from .data import AttentionData
@@ -28,19 +28,6 @@ PLOT_SUFFIXES = (".png", ".svg", ".pdf", ".html")
 def _fail(program: str, message: str) -> int:
     print(f"{program}: error: {message}", file=sys.stderr)
     return EXIT_USAGE
-
-
-def _check_writable(path: str) -> Path:
-    """Fail before any work when the output file cannot be written."""
-    target = Path(path).expanduser()
-    if target.is_dir():
-        raise InputError(f"output file '{target}' is a directory; give a file name")
-    folder = target.parent if str(target.parent) else Path(".")
-    if not folder.is_dir():
-        raise InputError(f"cannot write '{target}': the folder '{folder}' does not exist")
-    if not os.access(folder, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):
-        raise InputError(f"cannot write '{target}': permission denied")
-    return target
 
 
 def _run(program: str, main: Callable[[], int]) -> int:
@@ -126,7 +113,7 @@ def extract_main(argv: Sequence[str] | None = None) -> int:
     args = extract_parser().parse_args(argv)
 
     def main() -> int:
-        output = _check_writable(args.output_file)
+        output = check_output_path(args.output_file)
         if not args.text.strip():
             raise InputError("the text is empty; give the text to analyse (for example --text 'The movie was great')")
         _quiet_transformers()
@@ -202,7 +189,7 @@ def visualize_main(argv: Sequence[str] | None = None) -> int:
         default_output = {"plot": "attention_vis.png", "prepare": "backend_data.json", "html": "attention.html"}[
             args.mode
         ]
-        output = _check_writable(args.output_file or default_output)
+        output = check_output_path(args.output_file or default_output)
         from .formats import read_attention_file, read_extracted_json
 
         # prepare needs the extracted format; plot reads either format

@@ -56,6 +56,7 @@ from .errors import FormatError, InputError
 __all__ = [
     "EXTRACTED_FORMAT",
     "atomic_output",
+    "check_output_path",
     "detect_format",
     "read_attention_file",
     "read_backend_json",
@@ -83,6 +84,23 @@ _BACKEND_KEYS = ("tokens", "text", "layers")
 # -- writing --------------------------------------------------------------------------
 
 
+def check_output_path(path: str | os.PathLike[str]) -> Path:
+    """``path`` as a :class:`Path`, or :class:`InputError` when a file cannot be written there.
+
+    Cheap enough to call before slow work, so a bad output path fails first.
+    """
+    target = Path(path).expanduser()
+    directory = target.parent
+    if target.is_dir():
+        raise InputError(f"cannot write {target}: it is a directory; give a file name inside it")
+    if not directory.is_dir():
+        reason = "is not a directory" if directory.exists() else "does not exist; create it first"
+        raise InputError(f"cannot write {target}: directory {directory} {reason}")
+    if not os.access(directory, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):
+        raise InputError(f"cannot write {target}: permission denied")
+    return target
+
+
 @contextmanager
 def atomic_output(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
     """Open a binary file that appears at ``path`` only once everything was written.
@@ -97,13 +115,8 @@ def atomic_output(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
         InputError: ``path`` is a directory, its directory does not exist, or the
             file cannot be created or written (permissions, disk full); one line.
     """
-    target = Path(path)
+    target = check_output_path(path)
     directory = target.parent
-    if target.is_dir():
-        raise InputError(f"cannot write {target}: it is a directory; give a file name inside it")
-    if not directory.is_dir():
-        reason = "is not a directory" if directory.exists() else "does not exist; create it first"
-        raise InputError(f"cannot write {target}: directory {directory} {reason}")
     temporary = directory / f".{target.name}.{secrets.token_hex(6)}.tmp"
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
     try:
