@@ -24,6 +24,7 @@ from .errors import InputError
 from .formats import atomic_output
 from .wire import build_view, float16_bytes
 
+#: The frontend bundle, built from ``js/`` during ``pip install``; the widget serves the same file.
 BUNDLE = Path(__file__).parent / "static" / "widget.js"
 SECTION_TITLES = {
     "self": "Self-attention",

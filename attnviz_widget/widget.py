@@ -24,10 +24,10 @@ from traitlets import Bool, Bytes, Dict, Enum, Int, List, Unicode, Union
 
 from .data import AttentionData
 from .errors import AttnvizError, InputError
+from .html_export import BUNDLE
 from .prepare import rollout_problem
 from .wire import OVERVIEW_AGGREGATES, build_view, float16_bytes
 
-BUNDLE = Path(__file__).parent / "static" / "widget.js"
 HEAD_AGGREGATES = OVERVIEW_AGGREGATES
 EXTRACT_OPTIONS = ("layers", "max_length", "truncation", "target", "trust_remote_code")
 LAYER_CACHE_SIZE = 4
