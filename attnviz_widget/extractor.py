@@ -365,7 +365,18 @@ class AttentionExtractor:
         if padding not in (False, "do_not_pad") and getattr(tokenizer, "pad_token", None) is None:
             raise InputError("this tokenizer has no pad token, so the text cannot be padded; use padding=False")
 
-        length = len(tokenizer(text, add_special_tokens=True)["input_ids"])
+        def encode(truncate: bool) -> Any:
+            return tokenizer(
+                text,
+                return_tensors="pt",
+                truncation=truncate,
+                max_length=limit,
+                padding=padding,
+                return_special_tokens_mask=True,
+            )
+
+        encoding = encode(truncate=False)  # one pass for the usual text that fits
+        length = encoding["input_ids"].shape[1]
         if limit is not None and length > limit:
             if not truncation:
                 raise InputError(
@@ -377,14 +388,7 @@ class AttentionExtractor:
                 TruncationWarning,
                 stacklevel=3,
             )
-        encoding = tokenizer(
-            text,
-            return_tensors="pt",
-            truncation=limit is not None,
-            max_length=limit,
-            padding=padding,
-            return_special_tokens_mask=True,
-        )
+            encoding = encode(truncate=True)
         input_ids = encoding["input_ids"]
         mask = encoding.get("attention_mask", torch.ones_like(input_ids))[0].numpy().astype(bool)
         special = self._special_mask(input_ids[0], encoding.get("special_tokens_mask")) | ~mask
