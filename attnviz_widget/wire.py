@@ -18,10 +18,11 @@ import numpy as np
 
 from .data import AttentionData
 from .prepare import attention_rollout, head_mean, rollout_problem
+from .vocabulary import AGGREGATES, frontend_vocabulary
 
 THUMBNAIL_SIZE = 64
-#: Aggregate columns that follow the heads in the overview, in order.
-OVERVIEW_AGGREGATES = ("mean", "max", "rollout")
+#: Aggregate columns that follow the heads in the overview, in order (the vocabulary's table).
+OVERVIEW_AGGREGATES = AGGREGATES
 
 
 def float16_bytes(values: np.ndarray) -> bytes:
@@ -96,12 +97,18 @@ class Overview:
 
 
 def build_overview(data: AttentionData, rollout: np.ndarray | None, size: int = THUMBNAIL_SIZE) -> Overview:
-    """The overview of ``data`` (padding already removed); rollout column all zero when undefined."""
+    """The overview of ``data`` (padding already removed); rollout column all zero when undefined.
+
+    Columns: the heads, then one per aggregate in :data:`OVERVIEW_AGGREGATES` order.
+    """
     heads = max_pool(data.attentions, size)  # (layers, heads, tq, tk)
     mean = max_pool(head_mean(data.attentions), size)[:, None]
-    maximum = heads.max(axis=1, keepdims=True)  # the max over heads commutes with max-pooling
-    rolled = np.zeros_like(mean) if rollout is None else max_pool(rollout, size)[:, None]
-    pooled = np.concatenate([heads, mean, maximum, rolled], axis=1)
+    aggregates = {
+        "mean": mean,
+        "max": heads.max(axis=1, keepdims=True),  # the max over heads commutes with max-pooling
+        "rollout": np.zeros_like(mean) if rollout is None else max_pool(rollout, size)[:, None],
+    }
+    pooled = np.concatenate([heads, *(aggregates[name] for name in OVERVIEW_AGGREGATES)], axis=1)
     scale = pooled.max(axis=(-2, -1)).astype(np.float32)
     safe = np.where(scale > 0, scale, 1.0)[..., None, None]
     pixels = np.rint(np.clip(pooled / safe, 0.0, 1.0) * 255).astype(np.uint8)
@@ -109,7 +116,11 @@ def build_overview(data: AttentionData, rollout: np.ndarray | None, size: int = 
 
 
 def meta_for(data: AttentionData, sections: list[str]) -> dict[str, Any]:
-    """The ``meta`` trait: shape and model facts the frontend lays out by."""
+    """The ``meta`` trait: shape and model facts the frontend lays out by, the reason rollout
+    is undefined (``rollout_problem``, None where it is defined) and the shared vocabulary
+    (aggregates, colour scales, log-scale decades, special-token pattern), so the frontend
+    spells none of them itself."""
+    problem = rollout_problem(data)
     return {
         "num_layers": data.num_layers,
         "num_heads": data.num_heads,
@@ -119,7 +130,9 @@ def meta_for(data: AttentionData, sections: list[str]) -> dict[str, Any]:
         "causal": bool(data.causal),
         "kind": data.kind,
         "sections": sections,
-        "has_rollout": can_roll_out(data),
+        "has_rollout": problem is None,
+        "rollout_problem": problem,
+        "vocabulary": frontend_vocabulary(),
         "model": None if data.model is None else {**data.model.to_dict(), "name": data.model.short_name},
         "text": data.text,
     }

@@ -63,3 +63,30 @@ def test_a_local_model_folder_is_named_by_its_last_part(random_attention, tmp_pa
     assert meta_for(data, ["self"])["model"]["name"] == "my-model"
     hub = random_attention(model=ModelInfo("bert", "encoder", 2, 3, name="org/some-model"))
     assert meta_for(hub, ["self"])["model"]["name"] == "org/some-model"
+
+
+def test_meta_carries_the_vocabulary_and_why_rollout_is_undefined(random_attention) -> None:
+    from attnviz_widget import vocabulary
+    from attnviz_widget.prepare import rollout_problem
+
+    full = meta_for(random_attention(layers=2, heads=2, seq=4), ["self"])
+    assert full["rollout_problem"] is None and full["has_rollout"] is True
+    assert [a["name"] for a in full["vocabulary"]["aggregates"]] == list(vocabulary.AGGREGATES)
+    assert full["vocabulary"]["log_decades"] == vocabulary.LOG_DECADES
+    assert full["vocabulary"]["color_scales"] == list(vocabulary.COLOR_SCALES)
+    assert full["vocabulary"]["special_token_pattern"] == vocabulary.SPECIAL_TOKEN_PATTERN
+    partial = random_attention(layers=3, heads=2, seq=4).select_layers([1, 2])
+    meta = meta_for(partial, ["self"])
+    assert meta["has_rollout"] is False
+    assert meta["rollout_problem"] == rollout_problem(partial) and "layer 0" in meta["rollout_problem"]
+
+
+def test_overview_columns_follow_the_vocabulary(random_attention) -> None:
+    from attnviz_widget.wire import OVERVIEW_AGGREGATES
+
+    data = random_attention(layers=2, heads=3, seq=5)
+    overview = build_overview(data, rollout_or_none(data))
+    assert overview.shape[1] == 3 + len(OVERVIEW_AGGREGATES)
+    max_column = 3 + OVERVIEW_AGGREGATES.index("max")
+    decoded = overview.pixels[:, max_column].astype(np.float32) / 255 * overview.scale[:, max_column, None, None]
+    np.testing.assert_allclose(decoded, data.attentions.max(axis=1), atol=overview.scale.max() / 255)
