@@ -87,7 +87,8 @@ def frontend_vocabulary() -> dict[str, Any]:
     """What the JavaScript views need of this vocabulary, as JSON for the ``meta`` trait."""
     return {
         "aggregates": [
-            {"name": a.name, "label": a.label, "description": a.description} for a in AGGREGATE_TABLE
+            {"name": a.name, "label": a.label, "title": a.title, "description": a.description}
+            for a in AGGREGATE_TABLE
         ],
         "color_scales": list(COLOR_SCALES),
         "log_decades": LOG_DECADES,

@@ -73,6 +73,7 @@ def test_meta_carries_the_vocabulary_and_why_rollout_is_undefined(random_attenti
     assert full["rollout_problem"] is None and full["has_rollout"] is True
     assert [a["name"] for a in full["vocabulary"]["aggregates"]] == list(vocabulary.AGGREGATES)
     assert full["vocabulary"]["log_decades"] == vocabulary.LOG_DECADES
+    assert full["vocabulary"]["aggregates"][0]["title"].format(layer=2) == "layer 2, mean over heads"
     assert full["vocabulary"]["color_scales"] == list(vocabulary.COLOR_SCALES)
     assert full["vocabulary"]["special_token_pattern"] == vocabulary.SPECIAL_TOKEN_PATTERN
     partial = random_attention(layers=3, heads=2, seq=4).select_layers([1, 2])
