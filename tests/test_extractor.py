@@ -191,17 +191,15 @@ def test_single_layer_keeps_only_that_layer(model_dirs: dict[str, Path]) -> None
     only = extractor.extract(TEXT, layers=[1])
     assert only.layer_indices == (1,) and only.attentions.shape[0] == 1
     np.testing.assert_array_equal(only.attentions[0], full.attentions[1])
-    encoded = extractor._encode(TEXT, max_length=None, padding=False, truncation=True, target=None)
-    with torch.inference_mode():
-        result = extractor._extract_attention(encoded.inputs, [1])
-    weights, layers = result.stacks["attentions"]
+    encoded = extractor.backend.encode(TEXT)
+    weights, layers = extractor.backend.forward(encoded, [1]).stacks["attentions"]
     assert layers == (1,) and weights.shape[0] == 1
 
 
 def test_captured_layers_are_released_from_the_model_outputs(model_dirs: dict[str, Path]) -> None:
     """The model only ever holds an empty placeholder where a layer's weights were."""
     extractor = AttentionExtractor(model_dirs["bert"], device="cpu")
-    assert extractor._ensure_sites() is not None
+    assert extractor.backend._ensure_sites() is not None
     returned = []
     handle = extractor.model.register_forward_hook(lambda module, args, output: returned.append(output))
     extractor.extract(TEXT)
