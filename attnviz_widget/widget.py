@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import threading
-from collections import OrderedDict
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -26,11 +25,11 @@ from .data import AttentionData
 from .errors import AttnvizError, InputError
 from .html_export import BUNDLE
 from .prepare import rollout_problem
+from .protocol import Served, answer
 from .wire import OVERVIEW_AGGREGATES, build_view, float16_bytes
 
 HEAD_AGGREGATES = OVERVIEW_AGGREGATES
 EXTRACT_OPTIONS = ("layers", "max_length", "truncation", "target", "trust_remote_code")
-LAYER_CACHE_SIZE = 4
 
 
 def _bundle() -> str | Path:
@@ -145,8 +144,7 @@ class AttentionWidget(anywidget.AnyWidget):
         self._data: AttentionData | None = None
         self._view: AttentionData | None = None
         self._view_section = ""
-        self._layer_cache: OrderedDict[int, bytes] = OrderedDict()
-        self._rollout_bytes: bytes | None = None
+        self._served: Served | None = None
         self.bytes_sent = 0
         """Bytes of attention values sent so far: ``first_layer`` of each data set and every reply
         (the overview not counted)."""
@@ -287,8 +285,7 @@ class AttentionWidget(anywidget.AnyWidget):
         view = payload.view
         self._view = view
         self._view_section = section
-        self._layer_cache.clear()
-        self._rollout_bytes = None if payload.rollout is None else float16_bytes(payload.rollout)
+        self._served = Served(view, self.data_version + 1, payload.rollout)
         layer = self.layer if self.layer in view.layer_indices else view.layer_indices[0]
         head = self.head
         if isinstance(head, int) and not 0 <= head < view.num_heads:
@@ -343,7 +340,7 @@ class AttentionWidget(anywidget.AnyWidget):
                 f"head {value} is out of range; valid heads are 0 to {self._view.num_heads - 1} or one of "
                 f"{', '.join(HEAD_AGGREGATES)}"
             )
-        if value == "rollout" and self._view is not None and self._rollout_bytes is None:
+        if value == "rollout" and self._served is not None and self._served.rollout_bytes is None:
             raise traitlets.TraitError(rollout_problem(self._view) or "rollout is unavailable")
         return value
 
@@ -351,19 +348,10 @@ class AttentionWidget(anywidget.AnyWidget):
 
     def layer_bytes(self, layer: int) -> bytes:
         """Model layer ``layer`` of the current section as float16 ``(heads, query, key)``."""
-        if self._view is None:
+        served = self._served
+        if served is None:
             raise InputError("no data yet")
-        with self._lock:
-            cached = self._layer_cache.get(layer)
-            if cached is not None:
-                self._layer_cache.move_to_end(layer)
-                return cached
-            position = self._view.position_of_layer(layer)
-            encoded = float16_bytes(self._view.attentions[position])
-            self._layer_cache[layer] = encoded
-            while len(self._layer_cache) > LAYER_CACHE_SIZE:
-                self._layer_cache.popitem(last=False)
-            return encoded
+        return served.layer_bytes(layer)
 
     def _on_message(self, widget: Any, content: Any, buffers: Sequence[Any]) -> None:
         if not isinstance(content, dict) or content.get("type") != "request":
@@ -374,28 +362,8 @@ class AttentionWidget(anywidget.AnyWidget):
             self.bytes_sent += len(payload)
 
     def answer_request(self, request: dict[str, Any]) -> tuple[dict[str, Any], bytes | None]:
-        """The reply to one request from the frontend (see ``js/PROTOCOL.md``)."""
-        base = {"id": request.get("id"), "version": self.data_version}
-        try:
-            if request.get("version") != self.data_version:
-                raise InputError("the data changed since this request")
-            view = self._view
-            if view is None:
-                raise InputError("no data yet")
-            what = request.get("what")
-            if what == "layer":
-                layer = int(request.get("layer", -1))
-                payload = self.layer_bytes(layer)
-                shape = [view.num_heads, len(view.queries), len(view.keys)]
-                return {**base, "type": "layer", "layer": layer, "dtype": "float16", "shape": shape}, payload
-            if what == "rollout":
-                if self._rollout_bytes is None:
-                    raise InputError(rollout_problem(view) or "rollout is unavailable")
-                shape = [view.num_layers, len(view.queries), len(view.keys)]
-                return {**base, "type": "rollout", "dtype": "float16", "shape": shape}, self._rollout_bytes
-            raise InputError(f"unknown request {what!r}")
-        except (AttnvizError, TypeError, ValueError) as error:
-            return {**base, "type": "error", "message": str(error)}, None
+        """The reply to one request from the frontend (see :func:`attnviz_widget.protocol.answer`)."""
+        return answer(self._served, request)
 
     def save_html(self, path: str | os.PathLike[str], *, title: str | None = None) -> Path:
         """Write the data shown as one self-contained interactive HTML file (no kernel, no network).

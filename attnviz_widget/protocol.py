@@ -1,0 +1,138 @@
+"""The Python server of the widget's custom-message protocol: one request in, one reply out.
+
+Pure and Jupyter-free: :func:`answer` maps a request dict from the frontend to a reply
+dict and at most one binary buffer, as ``js/PROTOCOL.md`` specifies. The other server
+of the same protocol is ``LocalModel`` in ``js/src/standalone.ts`` (the offline HTML
+page); ``tests/protocol_fixtures/`` holds request -> reply pairs that both must give.
+
+A new request kind is one function registered with :func:`handles`::
+
+    @handles("tile")
+    def _tile(served: Served, request: Mapping[str, Any]) -> Reply:
+        ...
+        return {"type": "tile", ...}, payload
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+
+from .data import AttentionData
+from .errors import AttnvizError, InputError
+from .prepare import rollout_problem
+from .wire import float16_bytes
+
+#: Full-resolution layers kept encoded per data set (the browser caches them too).
+LAYER_CACHE_SIZE = 4
+
+#: A reply without ``id`` and ``version`` (``answer`` adds them), and its buffer if any.
+Reply = tuple[dict[str, Any], bytes | None]
+Handler = Callable[["Served", Mapping[str, Any]], Reply]
+
+
+class Served:
+    """One attention stack of one data set, as the protocol serves it.
+
+    Args:
+        view: the stack with padding removed, attentions ``(layers, heads, query, key)``.
+        version: the ``data_version`` this data set was sent with; older requests are refused.
+        rollout: float32 ``(layers, query, key)`` rollout through each kept layer, or None
+            where it is undefined.
+    """
+
+    def __init__(self, view: AttentionData, version: int, rollout: np.ndarray | None) -> None:
+        self.view = view
+        self.version = version
+        self.rollout_bytes = None if rollout is None else float16_bytes(rollout)
+        self._layers: OrderedDict[int, bytes] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def layer_bytes(self, layer: int) -> bytes:
+        """Model layer ``layer`` as float16 ``(heads, query, key)``; the last few are cached."""
+        with self._lock:
+            cached = self._layers.get(layer)
+            if cached is not None:
+                self._layers.move_to_end(layer)
+                return cached
+        encoded = float16_bytes(self.view.attentions[self.view.position_of_layer(layer)])
+        with self._lock:
+            self._layers[layer] = encoded
+            while len(self._layers) > LAYER_CACHE_SIZE:
+                self._layers.popitem(last=False)
+        return encoded
+
+
+HANDLERS: dict[str, Handler] = {}
+"""Request kind (the request's ``what``) -> the function that answers it."""
+
+
+def handles(what: str) -> Callable[[Handler], Handler]:
+    """Register the decorated function as the answer to requests with ``what == what``."""
+
+    def register(handler: Handler) -> Handler:
+        HANDLERS[what] = handler
+        return handler
+
+    return register
+
+
+def answer(served: Served | None, request: Mapping[str, Any]) -> Reply:
+    """The reply to one request from the frontend and its buffer (``None`` for errors).
+
+    ``served`` is the data shown now (None before any data). Every reply carries the
+    request's ``id`` and the current ``version``; a request for an older version, an
+    unknown kind or bad fields gets ``{"type": "error", "message": ...}``.
+    """
+    if not isinstance(request, Mapping):
+        return {"type": "error", "id": None, "version": _version(served), "message": "a request must be an object"}, None
+    base = {"id": request.get("id"), "version": _version(served)}
+    try:
+        if served is None:
+            raise InputError("no data yet")
+        if request.get("version") != served.version:
+            raise InputError("the data changed since this request")
+        what = request.get("what")
+        handler = HANDLERS.get(what) if isinstance(what, str) else None
+        if handler is None:
+            raise InputError(f"unknown request {what!r}; known: {', '.join(sorted(HANDLERS))}")
+        reply, payload = handler(served, request)
+        return {**reply, **base}, payload
+    except (AttnvizError, TypeError, ValueError) as error:
+        return {"type": "error", **base, "message": str(error)}, None
+
+
+def _version(served: Served | None) -> int:
+    return 0 if served is None else served.version
+
+
+def integer_field(request: Mapping[str, Any], name: str) -> int:
+    """``request[name]`` as an int; a bool, float, string or missing value is refused."""
+    value = request.get(name)
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise InputError(f"request field {name!r} must be an integer, got {value!r}")
+    return int(value)
+
+
+@handles("layer")
+def _layer(served: Served, request: Mapping[str, Any]) -> Reply:
+    """``{what: "layer", layer}`` -> float16 ``(heads, query, key)`` of that model layer."""
+    layer = integer_field(request, "layer")
+    view = served.view
+    payload = served.layer_bytes(layer)
+    shape = [view.num_heads, len(view.queries), len(view.keys)]
+    return {"type": "layer", "layer": layer, "dtype": "float16", "shape": shape}, payload
+
+
+@handles("rollout")
+def _rollout(served: Served, request: Mapping[str, Any]) -> Reply:
+    """``{what: "rollout"}`` -> float16 ``(layers, query, key)`` rollout through each kept layer."""
+    view = served.view
+    if served.rollout_bytes is None:
+        raise InputError(rollout_problem(view) or "rollout is unavailable")
+    shape = [view.num_layers, len(view.queries), len(view.keys)]
+    return {"type": "rollout", "dtype": "float16", "shape": shape}, served.rollout_bytes
