@@ -22,7 +22,7 @@ __version__ = "0.1.0"
 
 if TYPE_CHECKING:  # pragma: no cover
     from .extractor import AttentionExtractor, extract
-    from .formats import read_attention_file, write_backend_json, write_extracted_json
+    from .files import read_attention_file, write_attention, write_backend_json, write_extracted_json
     from .html_export import save_html
     from .plot import plot_heatmap, plot_plotly, save_heatmap
     from .widget import AttentionWidget
@@ -30,9 +30,10 @@ if TYPE_CHECKING:  # pragma: no cover
 _LAZY = {
     "extract": "extractor",
     "AttentionExtractor": "extractor",
-    "read_attention_file": "formats",
-    "write_extracted_json": "formats",
-    "write_backend_json": "formats",
+    "read_attention_file": "files",
+    "write_attention": "files",
+    "write_extracted_json": "files",
+    "write_backend_json": "files",
     "plot_heatmap": "plot",
     "save_heatmap": "plot",
     "plot_plotly": "plot",
@@ -61,6 +62,7 @@ __all__ = [
     "read_attention_file",
     "save_heatmap",
     "save_html",
+    "write_attention",
     "write_backend_json",
     "write_extracted_json",
 ]

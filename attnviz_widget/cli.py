@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import AttnvizError, InputError, TruncationWarning
-from .formats import check_output_path
+from .files import check_output_path
 
 if TYPE_CHECKING:  # the CLI imports the heavy modules only once it needs them
     from .data import AttentionData
@@ -118,7 +118,7 @@ def extract_main(argv: Sequence[str] | None = None) -> int:
             raise InputError("the text is empty; give the text to analyse (for example --text 'The movie was great')")
         _quiet_transformers()
         from .extractor import extract
-        from .formats import write_extracted_json
+        from .files import write_extracted_json
 
         data = extract(
             _model_dir(args.model_dir),
@@ -190,7 +190,7 @@ def visualize_main(argv: Sequence[str] | None = None) -> int:
             args.mode
         ]
         output = check_output_path(args.output_file or default_output)
-        from .formats import read_attention_file, read_extracted_json
+        from .files import read_attention_file, read_extracted_json
 
         # prepare needs the extracted format; plot reads either format
         data = (read_extracted_json if args.mode == "prepare" else read_attention_file)(args.input_file)
@@ -202,7 +202,7 @@ def visualize_main(argv: Sequence[str] | None = None) -> int:
             print(f"wrote {output}: interactive page, {summary(data)}, opens offline")
             return 0
         if args.mode == "prepare":
-            from .formats import write_backend_json
+            from .files import write_backend_json
             from .prepare import prepare
 
             write_backend_json(prepare(data), output)

@@ -21,7 +21,7 @@ import orjson
 
 from .data import AttentionData
 from .errors import InputError
-from .formats import atomic_output
+from .files import atomic_output
 from .wire import build_view, float16_bytes
 
 #: The frontend bundle, built from ``js/`` during ``pip install``; the widget serves the same file.
@@ -137,7 +137,7 @@ def save_html(
     (``data.select_layers``) for smaller files.
     """
     if not isinstance(data, AttentionData):
-        from .formats import read_attention_file
+        from .files import read_attention_file
 
         data = read_attention_file(data)
     page = render_html(data, title=title, **traits).encode("utf-8")

@@ -28,7 +28,7 @@ from matplotlib.figure import Figure, SubFigure
 
 from .data import AttentionData
 from .errors import InputError
-from .formats import atomic_output
+from .files import atomic_output
 from .prepare import AGGREGATES
 from .prepare import aggregate as aggregate_heads
 

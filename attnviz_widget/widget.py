@@ -170,7 +170,7 @@ class AttentionWidget(anywidget.AnyWidget):
     @classmethod
     def from_file(cls, path: str | os.PathLike[str], **options: Any) -> AttentionWidget:
         """A widget showing a JSON file in either of the specification's formats."""
-        from .formats import read_attention_file
+        from .files import read_attention_file
 
         return cls.from_data(read_attention_file(path), **options)
 

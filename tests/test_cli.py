@@ -14,7 +14,7 @@ import pytest
 from tiny_models import build_bert
 
 from attnviz_widget.cli import extract_main, visualize_main
-from attnviz_widget.formats import read_attention_file
+from attnviz_widget.files import read_attention_file
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ import pytest
 
 from attnviz_widget import AttentionWidget, InputError
 from attnviz_widget.cli import visualize_main
-from attnviz_widget.formats import write_extracted_json
+from attnviz_widget.files import write_extracted_json
 from attnviz_widget.html_export import BUNDLE, render_html, save_html, standalone_state
 
 pytestmark = pytest.mark.skipif(not BUNDLE.is_file(), reason="the JS bundle is not built (cd js && npm run build)")

@@ -11,7 +11,7 @@ import traitlets
 from tiny_models import build_bert
 
 from attnviz_widget import AttentionWidget, InputError
-from attnviz_widget.formats import write_backend_json, write_extracted_json
+from attnviz_widget.files import write_backend_json, write_extracted_json
 from attnviz_widget.prepare import prepare
 
 

@@ -5,12 +5,12 @@ sequence length it times
 
 * ``baseline``: what the original tools did, ``json.dumps`` of the nested lists from
   ``array.tolist()`` written to a file;
-* ``attnviz``: :func:`attnviz_widget.formats.write_extracted_json` (orjson, float32
+* ``attnviz``: :func:`attnviz_widget.files.write_extracted_json` (orjson, float32
   values as shortest decimals, atomic write including an fsync the baseline skips),
 
 keeps the best of a few repeats (one at 512 tokens, where the baseline takes a while),
 checks that both files parse back to exactly the same float32 values, and times reading
-our file back with :func:`~attnviz_widget.formats.read_attention_file` (with validation).
+our file back with :func:`~attnviz_widget.files.read_attention_file` (with validation).
 
 Run ``python tests/benchmarks/bench_json_write.py [--sizes 32 128 512]``, or call
 :func:`run` from another script.
@@ -30,7 +30,7 @@ import numpy as np
 import orjson
 
 from attnviz_widget.data import AttentionData
-from attnviz_widget.formats import read_attention_file, write_extracted_json
+from attnviz_widget.files import read_attention_file, write_extracted_json
 
 LAYERS, HEADS = 12, 12
 DEFAULT_SIZES = (32, 128, 512)
