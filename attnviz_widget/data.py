@@ -16,17 +16,13 @@ from typing import Any, Literal
 
 import numpy as np
 
+from .aggregates import attention_rollout, check_rollout_layers, head_max, head_mean
 from .errors import InputError
+from .pooling import THUMBNAIL_SIZE, max_pool, pool_by
+from .vocabulary import AGGREGATES, looks_special
 
 AttentionKind = Literal["self", "encoder", "decoder", "cross"]
 ATTENTION_KINDS: tuple[str, ...] = ("self", "encoder", "decoder", "cross")
-
-#: Tokens treated as special when a tokenizer does not say (files, plain PyTorch models).
-COMMON_SPECIAL_TOKENS = frozenset(
-    {"[CLS]", "[SEP]", "[PAD]", "[MASK]", "[UNK]", "<s>", "</s>", "<pad>", "<unk>",
-     "<mask>", "<|endoftext|>", "<bos>", "<eos>", "<|begin_of_text|>", "<|end_of_text|>"}
-)
-
 
 def _bool_vector(values: Any, length: int, name: str, default: bool) -> np.ndarray:
     """A read-only bool vector of ``length``; ``values=None`` gives ``default`` everywhere."""
@@ -68,7 +64,7 @@ class TokenSequence:
         object.__setattr__(self, "mask", _bool_vector(self.mask, len(tokens), "mask", True))
         special = self.special
         if special is None:
-            special = [token in COMMON_SPECIAL_TOKENS for token in tokens]
+            special = [looks_special(token) for token in tokens]
         object.__setattr__(self, "special", _bool_vector(special, len(tokens), "special", False))
 
     def __len__(self) -> int:
@@ -225,6 +221,7 @@ class AttentionData:
     model: ModelInfo | None = None
     prediction: Prediction | None = None
     parts: Mapping[str, AttentionData] = field(default_factory=dict)
+    _rollout: list[np.ndarray] = field(default_factory=list, init=False, repr=False)
 
     def __post_init__(self) -> None:
         attentions = np.asarray(self.attentions, dtype=np.float32)
@@ -311,9 +308,64 @@ class AttentionData:
     def head(self, layer: int, head: int) -> np.ndarray:
         """Attention of one head of model layer ``layer``: float32 ``(query, key)``."""
         position = self.position_of_layer(layer)
-        if not 0 <= int(head) < self.num_heads:
-            raise InputError(f"head {head} is out of range; valid heads are 0 to {self.num_heads - 1}")
-        return self.attentions[position, int(head)]
+        return self.attentions[position, self._head_index(head)]
+
+    def _head_index(self, head: int) -> int:
+        if isinstance(head, (bool, str)) or not 0 <= int(head) < self.num_heads:
+            raise InputError(f"head {head!r} is out of range; valid heads are 0 to {self.num_heads - 1}")
+        return int(head)
+
+    # -- reading: the same API on dense and lazily computed data ---------------------
+
+    def matrix(self, layer: int, head: int | str) -> np.ndarray:
+        """The focused matrix of model layer ``layer``: float32 ``(query, key)``.
+
+        ``head`` is a head index or an aggregate of :data:`~attnviz_widget.vocabulary.AGGREGATES`:
+        ``"mean"`` or ``"max"`` over the layer's heads, or ``"rollout"`` through this layer
+        (which needs every layer from the first; see
+        :func:`~attnviz_widget.aggregates.rollout_problem`). The one definition of what a
+        view focused on (layer, head) shows, for plots, files and the widget alike.
+        """
+        position = self.position_of_layer(layer)
+        if isinstance(head, str):
+            if head not in AGGREGATES:
+                raise InputError(f"unknown aggregate {head!r}; choose from {', '.join(AGGREGATES)}")
+            if head == "mean":
+                return head_mean(self.attentions[position : position + 1])[0]
+            if head == "max":
+                return head_max(self.attentions[position : position + 1])[0]
+            return self.rollout()[position]
+        return self.attentions[position, self._head_index(head)]
+
+    def rollout(self) -> np.ndarray:
+        """Attention rollout through each kept layer, float32 ``(layers, query, key)``, computed once."""
+        if not self._rollout:
+            check_rollout_layers(self)
+            self._rollout.append(attention_rollout(self.attentions))
+        return self._rollout[0]
+
+    def rows(self, layer: int, head: int | str, queries: Sequence[int] | slice) -> np.ndarray:
+        """The rows of ``queries`` (indices or a slice): float32 ``(len(queries), key)``."""
+        return self.matrix(layer, head)[_indices(queries, len(self.queries), "query")]
+
+    def columns(self, layer: int, head: int | str, keys: Sequence[int] | slice) -> np.ndarray:
+        """The columns of ``keys`` (indices or a slice): float32 ``(query, len(keys))``."""
+        return self.matrix(layer, head)[:, _indices(keys, len(self.keys), "key")]
+
+    def tile(
+        self, layer: int, head: int | str, q0: int, q1: int, k0: int, k1: int, pool: int = 1
+    ) -> np.ndarray:
+        """The block ``[q0:q1, k0:k1]``, max-pooled in ``pool`` × ``pool`` blocks.
+
+        float32 ``(ceil((q1 - q0) / pool), ceil((k1 - k0) / pool))``.
+        """
+        check_tile(q0, q1, k0, k1, pool, len(self.queries), len(self.keys))
+        return pool_by(np.ascontiguousarray(self.matrix(layer, head)[q0:q1, k0:k1]), pool)
+
+    def thumbnails(self, size: int = THUMBNAIL_SIZE) -> np.ndarray:
+        """Every kept layer × head, block max-pooled: float32 ``(layers, heads, s, s)``,
+        ``s = min(size, length)`` on each axis (blocks from :func:`~attnviz_widget.pooling.block_edges`)."""
+        return max_pool(self.attentions, size)
 
     # -- transformations ------------------------------------------------------------
 
@@ -337,6 +389,28 @@ class AttentionData:
             layer_indices=tuple(self.layer_indices[p] for p in positions),
             parts={name: part.select_layers(layers) for name, part in self.parts.items()},
         )
+
+
+def _indices(selection: Sequence[int] | slice, length: int, axis: str) -> np.ndarray | slice:
+    """``selection`` checked against ``range(length)``: a slice as it is, indices as an array."""
+    if isinstance(selection, slice):
+        return selection
+    indices = np.asarray(selection, dtype=np.intp).reshape(-1)
+    bad = indices[(indices < 0) | (indices >= length)]
+    if bad.size:
+        raise InputError(f"{axis} {int(bad[0])} is out of range; valid {axis} indices are 0 to {length - 1}")
+    return indices
+
+
+def check_tile(q0: int, q1: int, k0: int, k1: int, pool: int, queries: int, keys: int) -> None:
+    """Raise a one-line :class:`InputError` unless ``[q0:q1, k0:k1]`` is a non-empty block inside
+    ``(queries, keys)`` and ``pool`` is a positive integer."""
+    if not (0 <= q0 < q1 <= queries and 0 <= k0 < k1 <= keys):
+        raise InputError(
+            f"tile [{q0}:{q1}, {k0}:{k1}] is outside the matrix; queries run 0 to {queries}, keys 0 to {keys}"
+        )
+    if isinstance(pool, bool) or int(pool) != pool or pool < 1:
+        raise InputError(f"pool must be a positive integer, got {pool!r}")
 
 
 def describe_range(indices: Sequence[int]) -> str:

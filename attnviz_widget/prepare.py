@@ -8,84 +8,26 @@ and optionally adds aggregates: the mean and max over heads, and attention rollo
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
 
+from .aggregates import attention_rollout, check_rollout_layers, head_max, head_mean, rollout_problem
 from .data import AttentionData
 from .errors import InputError
+from .vocabulary import AGGREGATES
 
-AGGREGATES: tuple[str, ...] = ("mean", "max", "rollout")
-
-
-def head_mean(attentions: np.ndarray) -> np.ndarray:
-    """Mean over heads: ``(layers, heads, query, key)`` -> ``(layers, query, key)``."""
-    return np.asarray(attentions, dtype=np.float32).mean(axis=1)
-
-
-def head_max(attentions: np.ndarray) -> np.ndarray:
-    """Max over heads: ``(layers, heads, query, key)`` -> ``(layers, query, key)``."""
-    return np.asarray(attentions, dtype=np.float32).max(axis=1)
-
-
-def attention_rollout(attentions: np.ndarray) -> np.ndarray:
-    """Attention rollout through every layer (Abnar & Zuidema, 2020).
-
-    Each layer's heads are averaged, the identity is added for the residual
-    connection, rows are renormalised to sum to 1, and the result is multiplied
-    through the layers: ``R_l = A_l @ R_(l-1)``.
-
-    Args:
-        attentions: ``(layers, heads, seq, seq)`` self-attention of consecutive layers
-            starting at the first layer, without padding.
-
-    Returns:
-        float32 ``(layers, seq, seq)``; entry ``l`` is the rollout through layer ``l``.
-    """
-    attentions = np.asarray(attentions)
-    if attentions.ndim != 4 or attentions.shape[2] != attentions.shape[3]:
-        raise InputError(f"rollout needs square self-attention (layers, heads, seq, seq), got {attentions.shape}")
-    seq = attentions.shape[2]
-    identity = np.eye(seq, dtype=np.float32)
-    rollout = np.empty((attentions.shape[0], seq, seq), dtype=np.float32)
-    current = identity
-    for index, layer in enumerate(attentions):
-        mixed = layer.mean(axis=0) + identity
-        mixed /= mixed.sum(axis=-1, keepdims=True)
-        current = _matmul(mixed, current)
-        rollout[index] = current
-    return rollout
-
-
-def _matmul(left: np.ndarray, right: np.ndarray) -> np.ndarray:
-    """``left @ right``, through torch when it is already loaded (its CPU kernels are
-    several times faster than a generic BLAS here); importing it just for this would cost more."""
-    torch = sys.modules.get("torch")
-    if torch is None:
-        return left @ right
-    return (torch.from_numpy(left) @ torch.from_numpy(right)).numpy()
-
-
-def rollout_problem(data: AttentionData) -> str | None:
-    """Why rollout is undefined for ``data``, or None: it multiplies through consecutive
-    layers of self-attention, starting at the first."""
-    if not data.is_self_attention:
-        return "rollout is defined for self-attention only, not cross-attention"
-    if data.layer_indices != tuple(range(data.num_layers)):
-        return (
-            "rollout needs every layer from layer 0 on; this data holds layers "
-            f"{', '.join(map(str, data.layer_indices))} (extract without --layer)"
-        )
-    return None
-
-
-def check_rollout_layers(data: AttentionData) -> None:
-    """Raise :class:`InputError` when rollout is undefined for ``data``."""
-    problem = rollout_problem(data)
-    if problem is not None:
-        raise InputError(problem)
+__all__ = [
+    "AGGREGATES",
+    "aggregate",
+    "attention_rollout",
+    "check_rollout_layers",
+    "head_max",
+    "head_mean",
+    "prepare",
+    "rollout_problem",
+]
 
 
 def _parse_aggregates(aggregates: str | Iterable[str]) -> tuple[str, ...]:
@@ -103,8 +45,7 @@ def aggregate(data: AttentionData, name: str) -> np.ndarray:
         return head_mean(data.attentions)
     if name == "max":
         return head_max(data.attentions)
-    check_rollout_layers(data)
-    return attention_rollout(data.attentions)
+    return data.rollout()
 
 
 def prepare(

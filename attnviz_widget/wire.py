@@ -16,11 +16,11 @@ from typing import Any
 
 import numpy as np
 
+from .aggregates import head_mean, rollout_problem
 from .data import AttentionData
-from .prepare import attention_rollout, head_mean, rollout_problem
+from .pooling import THUMBNAIL_SIZE, block_edges, max_pool  # noqa: F401  (the overview's block edges, re-exported)
 from .vocabulary import AGGREGATES, frontend_vocabulary
 
-THUMBNAIL_SIZE = 64
 #: Aggregate columns that follow the heads in the overview, in order (the vocabulary's table).
 OVERVIEW_AGGREGATES = AGGREGATES
 
@@ -30,45 +30,6 @@ def float16_bytes(values: np.ndarray) -> bytes:
     return np.ascontiguousarray(values, dtype="<f2").tobytes()
 
 
-def block_edges(length: int, cells: int) -> np.ndarray:
-    """Start index of each of ``min(length, cells)`` nearly equal blocks of ``range(length)``."""
-    count = min(length, cells)
-    return np.floor(np.arange(count) * (length / count)).astype(np.intp)
-
-
-def _block_max(matrices: np.ndarray, axis: int, cells: int) -> np.ndarray:
-    """Max over the blocks of :func:`block_edges` along ``axis``.
-
-    Loops over the offset within a block (at most a few dozen) instead of over blocks,
-    so each step is one vectorised pass; the query axis goes first, which keeps the
-    reads row-contiguous and shrinks the array 8× for the key axis at 512 tokens.
-    """
-    length = matrices.shape[axis]
-    starts = block_edges(length, cells)
-    ends = np.append(starts[1:], length)
-    pooled = np.take(matrices, starts, axis=axis)
-    for offset in range(1, int((ends - starts).max())):
-        rows = starts + offset
-        inside = np.flatnonzero(rows < ends)
-        if len(inside) == len(starts):
-            np.maximum(pooled, np.take(matrices, rows, axis=axis), out=pooled)
-        else:
-            target: list[Any] = [slice(None)] * matrices.ndim
-            target[axis] = inside
-            pooled[tuple(target)] = np.maximum(pooled[tuple(target)], np.take(matrices, rows[inside], axis=axis))
-    return pooled
-
-
-def max_pool(matrices: np.ndarray, size: int = THUMBNAIL_SIZE) -> np.ndarray:
-    """Block max-pool the last two axes to at most ``size`` × ``size``.
-
-    ``(..., query, key)`` -> ``(..., min(query, size), min(key, size))``, blocks starting
-    at :func:`block_edges` (the frontend hit-tests thumbnails with the same edges). Max
-    rather than mean, so a sharp pattern (a diagonal, one strong column) stays visible.
-    """
-    return _block_max(_block_max(matrices, -2, size), -1, size)
-
-
 def can_roll_out(data: AttentionData) -> bool:
     """Rollout needs self-attention of every layer from the first."""
     return rollout_problem(data) is None
@@ -76,7 +37,7 @@ def can_roll_out(data: AttentionData) -> bool:
 
 def rollout_or_none(data: AttentionData) -> np.ndarray | None:
     """Rollout through each layer, float32 ``(layers, query, key)``, where it is defined."""
-    return attention_rollout(data.attentions) if can_roll_out(data) else None
+    return data.rollout() if can_roll_out(data) else None
 
 
 @dataclass(frozen=True)

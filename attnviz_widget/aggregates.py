@@ -1,0 +1,76 @@
+"""Summaries over heads and layers: mean, max and attention rollout. numpy only.
+
+The names and order come from :mod:`attnviz_widget.vocabulary`; :meth:`AttentionData.matrix
+<attnviz_widget.data.AttentionData.matrix>` is where a focused head or aggregate is computed,
+and :func:`rollout_problem` is the one definition of when rollout is defined.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .errors import InputError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .data import AttentionData
+
+
+def head_mean(attentions: np.ndarray) -> np.ndarray:
+    """Mean over heads: ``(layers, heads, query, key)`` -> ``(layers, query, key)``."""
+    return np.asarray(attentions, dtype=np.float32).mean(axis=1)
+
+
+def head_max(attentions: np.ndarray) -> np.ndarray:
+    """Max over heads: ``(layers, heads, query, key)`` -> ``(layers, query, key)``."""
+    return np.asarray(attentions, dtype=np.float32).max(axis=1)
+
+
+def attention_rollout(attentions: np.ndarray) -> np.ndarray:
+    """Attention rollout through every layer (Abnar & Zuidema, 2020).
+
+    Each layer's heads are averaged, the identity is added for the residual
+    connection, rows are renormalised to sum to 1, and the result is multiplied
+    through the layers: ``R_l = A_l @ R_(l-1)``, in float32 with numpy.
+
+    Args:
+        attentions: ``(layers, heads, seq, seq)`` self-attention of consecutive layers
+            starting at the first layer, without padding.
+
+    Returns:
+        float32 ``(layers, seq, seq)``; entry ``l`` is the rollout through layer ``l``.
+    """
+    attentions = np.asarray(attentions)
+    if attentions.ndim != 4 or attentions.shape[2] != attentions.shape[3]:
+        raise InputError(f"rollout needs square self-attention (layers, heads, seq, seq), got {attentions.shape}")
+    seq = attentions.shape[2]
+    identity = np.eye(seq, dtype=np.float32)
+    rollout = np.empty((attentions.shape[0], seq, seq), dtype=np.float32)
+    current = identity
+    for index, layer in enumerate(attentions):
+        mixed = layer.mean(axis=0, dtype=np.float32) + identity
+        mixed /= mixed.sum(axis=-1, keepdims=True)
+        current = mixed @ current
+        rollout[index] = current
+    return rollout
+
+
+def rollout_problem(data: AttentionData) -> str | None:
+    """Why rollout is undefined for ``data``, or None: it multiplies through consecutive
+    layers of self-attention, starting at the first."""
+    if not data.is_self_attention:
+        return "rollout is defined for self-attention only, not cross-attention"
+    if data.layer_indices != tuple(range(data.num_layers)):
+        return (
+            "rollout needs every layer from layer 0 on; this data holds layers "
+            f"{', '.join(map(str, data.layer_indices))} (extract without --layer)"
+        )
+    return None
+
+
+def check_rollout_layers(data: AttentionData) -> None:
+    """Raise :class:`InputError` when rollout is undefined for ``data``."""
+    problem = rollout_problem(data)
+    if problem is not None:
+        raise InputError(problem)
