@@ -29,8 +29,7 @@ from matplotlib.figure import Figure, SubFigure
 from .data import AttentionData
 from .errors import InputError
 from .files import atomic_output
-from .prepare import AGGREGATES
-from .prepare import aggregate as aggregate_heads
+from .vocabulary import AGGREGATES, COLOR_SCALES, LOG_DECADES, STACK_TITLES, aggregate_info, show_whitespace
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
@@ -38,10 +37,10 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["COLOR_SCALES", "plot_heatmap", "plot_plotly", "save_heatmap", "save_plotly_html"]
 
-ColorScale = Literal["linear", "sqrt", "log"]
 #: ``linear``; ``sqrt`` and ``log`` lift small weights out of the dark when one column
-#: (an attention sink such as ``[CLS]`` or the first token) takes most of the mass.
-COLOR_SCALES: tuple[str, ...] = ("linear", "sqrt", "log")
+#: (an attention sink such as ``[CLS]`` or the first token) takes most of the mass
+#: (the names and the log scale's depth come from :mod:`attnviz_widget.vocabulary`).
+ColorScale = Literal["linear", "sqrt", "log"]
 
 #: Colour of cells a causal model cannot attend to.
 MASKED_COLOR = "#d9d9d9"
@@ -51,16 +50,10 @@ MAX_LABELS = 150
 FONT_MAX, FONT_MIN = 10.0, 6.0
 #: Labels longer than this are cut with an ellipsis.
 LABEL_CHARS = 24
-#: The log scale spans at most this many decades below the largest value.
-LOG_DECADES = 4
 
 _SAVE_FORMATS = ("png", "svg", "pdf")
 # No creation date and fixed SVG ids, so that saving the same figure twice gives the same file.
 _SAVE_METADATA: dict[str, dict[str, Any]] = {"png": {}, "svg": {"Date": None}, "pdf": {"CreationDate": None}}
-
-_AGGREGATE_TITLES = {"mean": "layer {layer}, mean over heads", "max": "layer {layer}, max over heads",
-                     "rollout": "rollout through layer {layer}"}
-_STACK_NAMES = {"self": "", "encoder": "encoder ", "decoder": "decoder ", "cross": "cross-attention "}
 
 
 @dataclass(frozen=True)
@@ -90,20 +83,15 @@ def _view(data: AttentionData, layer: int, head: int, aggregate: str | None) -> 
     if not isinstance(data, AttentionData):
         raise InputError(f"expected AttentionData, got {type(data).__name__}; read files with read_attention_file")
     clean = data.without_padding()
-    position = clean.position_of_layer(layer)  # InputError naming the valid layers
     if aggregate is None:
-        matrix = clean.head(layer, head)
+        matrix = clean.matrix(layer, head)
         what = f"layer {layer}, head {head}"
     else:
         if aggregate not in AGGREGATES:
             raise InputError(f"unknown aggregate {aggregate!r}; choose from {', '.join(AGGREGATES)}")
-        # mean and max need only this layer; rollout multiplies through every layer up to it
-        if aggregate == "rollout":
-            matrix = aggregate_heads(clean, aggregate)[position]
-        else:
-            matrix = aggregate_heads(clean.select_layers([layer]), aggregate)[0]
-        what = _AGGREGATE_TITLES[aggregate].format(layer=layer)
-    title = _STACK_NAMES[clean.kind] + what
+        matrix = clean.matrix(layer, aggregate)
+        what = aggregate_info(aggregate).title.format(layer=layer)
+    title = STACK_TITLES[clean.kind] + what
     title = title[0].upper() + title[1:]
     if clean.model is not None:
         model = clean.model
@@ -128,10 +116,8 @@ def _norm(values: np.ndarray, color_scale: str) -> Normalize:
     if color_scale == "sqrt":
         return PowerNorm(gamma=0.5, vmin=0.0, vmax=vmax)
     if color_scale == "log":
-        floor = vmax * 10.0**-LOG_DECADES
-        positive = values[values > 0]
-        vmin = max(float(positive.min()), floor) if positive.size else floor
-        return LogNorm(vmin=min(vmin, vmax / 10), vmax=vmax, clip=True)  # zeros take the lowest colour
+        # exactly LOG_DECADES decades below the maximum, as in the widget; less takes the lowest colour
+        return LogNorm(vmin=vmax * 10.0**-LOG_DECADES, vmax=vmax, clip=True)
     raise InputError(f"unknown color_scale {color_scale!r}; choose from {', '.join(COLOR_SCALES)}")
 
 
@@ -150,7 +136,7 @@ def _colormap(cmap: str | Colormap) -> Colormap:
 
 def _tick_label(token: str) -> str:
     """A token as an axis label: control characters visible, whitespace shown, cut to length."""
-    label = token.replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
+    label = show_whitespace(token)
     if not label.strip():
         label = "␣" * len(label) if label else "''"
     return label if len(label) <= LABEL_CHARS else label[: LABEL_CHARS - 1] + "…"

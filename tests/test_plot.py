@@ -172,7 +172,7 @@ def test_token_text_is_not_read_as_mathtext(random_attention, tmp_path) -> None:
     tokens = ["$x$", "$", "a_b^c", "\n", " ", "a" * 40]
     figure = plot_heatmap(random_attention(1, 1, 6, tokens=tokens))
     labels = [t.get_text() for t in figure.axes[0].get_xticklabels()]
-    assert labels[:5] == [r"\$x\$", r"\$", "a_b^c", "\\n", "␣"]
+    assert labels[:5] == [r"\$x\$", r"\$", "a_b^c", "↵", "␣"]  # newlines as in every other view
     assert labels[5] == "a" * 23 + "…"
     save_heatmap(random_attention(1, 1, 6, tokens=tokens), tmp_path / "math.png")  # renders without error
 
