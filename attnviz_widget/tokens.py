@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from .vocabulary import WHITESPACE_SYMBOLS
+
 WORD_START_MARKERS = ("Ġ", "▁")
-WHITESPACE_SYMBOLS = {"\n": "↵", "\r": "↵", "\t": "⇥", " ": "␣"}
 
 
 def readable_whitespace(text: str) -> str:
