@@ -65,7 +65,15 @@ def extract_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--output_file",
         default="attention_data.json",
-        help="file to save attention data to (default: attention_data.json)",
+        help="file to save attention data to (default: attention_data.json); a name ending in .safetensors "
+        "writes the binary format, memory-mapped on read, for long texts",
+    )
+    parser.add_argument(
+        "--dtype",
+        choices=("float32", "float16"),
+        default="float32",
+        help="precision of the attention in a .safetensors file (default: float32, exact; float16 halves the "
+        "file); JSON always holds float32",
     )
     parser.add_argument(
         "--device", default=None, help="device to use for inference (cuda, mps, cpu; default: best available)"
@@ -114,11 +122,12 @@ def extract_main(argv: Sequence[str] | None = None) -> int:
 
     def main() -> int:
         output = check_output_path(args.output_file)
-        if not args.text.strip():
-            raise InputError("the text is empty; give the text to analyse (for example --text 'The movie was great')")
+        if args.dtype != "float32" and output.suffix.lower() != ".safetensors":
+            raise InputError(f"--dtype {args.dtype} applies to .safetensors files only; JSON holds float32 values")
+        check_cli_text(args.text)
         _quiet_transformers()
         from .extractor import extract
-        from .files import write_extracted_json
+        from .files import write_attention
 
         data = extract(
             _model_dir(args.model_dir),
@@ -128,11 +137,50 @@ def extract_main(argv: Sequence[str] | None = None) -> int:
             max_length=args.max_length,
             truncation=not args.no_truncation,
         )
-        write_extracted_json(data, output)
+        write_attention(data, output, dtype=args.dtype)
         print(f"wrote {output}: {summary(data)}")
+        if (warning := special_only_warning(data)) is not None:
+            print(f"attnviz-extract: warning: {warning}", file=sys.stderr)
         return 0
 
     return _run("attnviz-extract", main)
+
+
+def check_cli_text(text: str) -> None:
+    """Refuse an empty text, or one holding undecodable bytes, before the model loads.
+
+    A shell passes bytes that are not UTF-8 to Python as lone surrogates
+    (``surrogateescape``); no tokenizer or file format can hold them.
+    """
+    if not text.strip():
+        raise InputError("the text is empty; give the text to analyse (for example --text 'The movie was great')")
+    for position, character in enumerate(text):
+        if "\ud800" <= character <= "\udfff":
+            raise InputError(
+                f"the text is not valid Unicode: an undecodable byte or lone surrogate at character {position}; "
+                "pass UTF-8 text"
+            )
+
+
+def special_only_warning(data: AttentionData) -> str | None:
+    """A warning when every real query token is a special token (``[CLS] [SEP]``), else None.
+
+    Such a text (only zero-width or control characters, or only ``[SEP]``) shows how
+    the special tokens attend to each other and nothing about the text. A token counts
+    as special when flagged so or spelled like one (a tokenizer flags only the special
+    tokens it added, not a ``[SEP]`` typed in the text).
+    """
+    from .vocabulary import looks_special
+
+    queries = data.queries
+    real = [i for i in range(len(queries)) if queries.mask[i]]
+    if not all(queries.special[i] or looks_special(queries.tokens[i]) for i in real):
+        return None
+    tokens = " ".join(dict.fromkeys(queries.tokens[i] for i in real))
+    return (
+        f"the text tokenizes to nothing but special tokens ({tokens}); the attention shows how they attend "
+        "to each other, not the text"
+    )
 
 
 def summary(data: AttentionData) -> str:
@@ -161,7 +209,9 @@ def visualize_parser() -> argparse.ArgumentParser:
         prog="attnviz-visualize",
         description="Plot one layer and head as a heatmap, or prepare attention data for a frontend.",
     )
-    parser.add_argument("--input_file", required=True, help="JSON file containing attention data (required)")
+    parser.add_argument(
+        "--input_file", required=True, help="JSON (or .safetensors) file containing attention data (required)"
+    )
     parser.add_argument(
         "--output_file",
         default=None,
@@ -190,10 +240,10 @@ def visualize_main(argv: Sequence[str] | None = None) -> int:
             args.mode
         ]
         output = check_output_path(args.output_file or default_output)
-        from .files import read_attention_file, read_extracted_json
+        from .files import read_attention_file, read_extracted
 
-        # prepare needs the extracted format; plot reads either format
-        data = (read_extracted_json if args.mode == "prepare" else read_attention_file)(args.input_file)
+        # prepare needs extracted data (JSON or safetensors); plot and html read every format
+        data = (read_extracted if args.mode == "prepare" else read_attention_file)(args.input_file)
         if args.mode == "html":
             from .html_export import save_html
 

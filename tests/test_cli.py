@@ -177,3 +177,81 @@ def test_console_scripts_exit_2_without_a_traceback(tmp_path: Path) -> None:
     assert result.stderr.strip().startswith("attnviz-extract: error: model directory")
     result = subprocess.run([str(scripts / "attnviz-visualize")], capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "--input_file" in result.stderr
+
+
+# -- the safetensors format ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def extracted_binary(bert_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    output = tmp_path_factory.mktemp("binary") / "run.safetensors"
+    arguments = ["--model_dir", str(bert_dir), "--text", "the movie was good", "--output_file", str(output)]
+    assert extract_main(arguments) == 0
+    return output
+
+
+def test_extract_to_safetensors_holds_the_same_data(extracted: Path, extracted_binary: Path) -> None:
+    assert extracted_binary.read_bytes()[8:9] == b"{"
+    binary, text = read_attention_file(extracted_binary), read_attention_file(extracted)
+    np.testing.assert_array_equal(binary.attentions, text.attentions)
+    assert binary.tokens == text.tokens and binary.model == text.model
+    assert binary.prediction.label == text.prediction.label
+
+
+def test_extract_float16_only_for_safetensors(bert_dir: Path, tmp_path: Path, capsys) -> None:
+    half = tmp_path / "half.safetensors"
+    assert extract_main(["--model_dir", str(bert_dir), "--text", "good", "--output_file", str(half),
+                         "--dtype", "float16"]) == 0
+    assert read_attention_file(half).attentions.dtype == np.float32
+    capsys.readouterr()
+    assert extract_main(["--model_dir", str(bert_dir), "--text", "good", "--output_file", str(tmp_path / "a.json"),
+                         "--dtype", "float16"]) == 2
+    assert "--dtype float16 applies to .safetensors files only" in one_error_line(capsys, "attnviz-extract")
+    assert not (tmp_path / "a.json").exists()
+
+
+def test_visualize_opens_safetensors_in_every_mode(extracted_binary: Path, tmp_path: Path, capsys) -> None:
+    png, prepared, page = tmp_path / "v.png", tmp_path / "backend.json", tmp_path / "page.html"
+    assert visualize_main(["--input_file", str(extracted_binary), "--layer", "1", "--output_file", str(png)]) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert visualize_main(["--input_file", str(extracted_binary), "--mode", "prepare",
+                           "--output_file", str(prepared)]) == 0
+    assert json.loads(prepared.read_text())["tokens"] == ["[CLS]", "the", "movie", "was", "good", "[SEP]"]
+    assert visualize_main(["--input_file", str(extracted_binary), "--mode", "html", "--output_file", str(page)]) == 0
+    assert page.stat().st_size > 1000
+
+
+def test_visualize_rejects_a_truncated_safetensors_file(extracted_binary: Path, tmp_path: Path, capsys) -> None:
+    cut = tmp_path / "cut.safetensors"
+    cut.write_bytes(extracted_binary.read_bytes()[:-10])
+    assert visualize_main(["--input_file", str(cut), "--output_file", str(tmp_path / "x.png")]) == 2
+    line = one_error_line(capsys, "attnviz-visualize")
+    assert "cut.safetensors: truncated safetensors file: tensor" in line
+    assert not (tmp_path / "x.png").exists()
+
+
+# -- texts that say nothing ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text", ["\u200b\u200c", "[SEP] [CLS]", "\x07\x1b"])
+def test_a_text_of_only_special_tokens_gets_a_warning(text: str, bert_dir: Path, tmp_path: Path, capsys) -> None:
+    output = tmp_path / "special.json"
+    assert extract_main(["--model_dir", str(bert_dir), "--text", text, "--output_file", str(output)]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("attnviz-extract: warning: the text tokenizes to nothing but "
+                                               "special tokens ([CLS]"), err
+    assert set(read_attention_file(output).tokens) <= {"[CLS]", "[SEP]"}
+
+
+def test_an_ordinary_text_gets_no_warning(extracted: Path, bert_dir: Path, tmp_path: Path, capsys) -> None:
+    assert extract_main(["--model_dir", str(bert_dir), "--text", "good [SEP]",
+                         "--output_file", str(tmp_path / "o.json")]) == 0
+    assert capsys.readouterr().err == ""
+
+
+def test_undecodable_bytes_in_the_text_are_refused(bert_dir: Path, tmp_path: Path, capsys) -> None:
+    text = b"good \xff movie".decode("utf-8", "surrogateescape")  # how Python passes such argv bytes
+    assert extract_main(["--model_dir", str(bert_dir), "--text", text, "--output_file", str(tmp_path / "o.json")]) == 2
+    assert "the text is not valid Unicode: an undecodable byte or lone surrogate at character 5" in one_error_line(
+        capsys, "attnviz-extract")
+    assert not (tmp_path / "o.json").exists()

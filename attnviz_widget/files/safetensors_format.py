@@ -187,7 +187,7 @@ def read_safetensors(source: Path) -> AttentionData:
         raise FormatError("the 'attnviz' metadata is not valid JSON; the file is damaged") from None
     if not isinstance(document, dict) or not isinstance(document.get("main"), dict):
         raise FormatError("the 'attnviz' metadata has no 'main' section; the file is damaged")
-    parts = document.get("parts") or {}
+    parts = document.get("parts", {})
     if not isinstance(parts, dict):
         raise FormatError("the 'attnviz' metadata's 'parts' is not an object; the file is damaged")
     data = _section(document["main"], "main", tensors, "self")
@@ -234,9 +234,10 @@ def _map(source: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         size = source.stat().st_size
         with source.open("rb") as handle:
             raw = _read_header(handle, size)
-        header = json.loads(raw.decode("utf-8"))
     except OSError as error:
         raise FormatError(f"cannot read it: {error.strerror or error}") from None
+    try:
+        header = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
         raise FormatError("not a safetensors file: its header is not JSON") from None
     if not isinstance(header, dict):
