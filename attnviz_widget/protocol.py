@@ -89,7 +89,8 @@ def answer(served: Served | None, request: Mapping[str, Any]) -> Reply:
     unknown kind or bad fields gets ``{"type": "error", "message": ...}``.
     """
     if not isinstance(request, Mapping):
-        return {"type": "error", "id": None, "version": _version(served), "message": "a request must be an object"}, None
+        message = "a request must be an object"
+        return {"type": "error", "id": None, "version": _version(served), "message": message}, None
     base = {"id": request.get("id"), "version": _version(served)}
     try:
         if served is None:

@@ -12,23 +12,22 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import anywidget
 import numpy as np
 import traitlets
-from traitlets import Bool, Bytes, Dict, Enum, Int, List, Unicode, Union
 
 from .data import AttentionData
 from .errors import AttnvizError, InputError
 from .html_export import BUNDLE
 from .prepare import rollout_problem
 from .protocol import Served, answer
-from .wire import OVERVIEW_AGGREGATES, build_view, float16_bytes
+from .runner import OUT_OF_MEMORY_HINT, ExtractionRunner, describe_failure, is_out_of_memory
+from .traits import HEAD_AGGREGATES, DataTraits, ViewState, fit_selection
+from .wire import build_view, float16_bytes
 
-HEAD_AGGREGATES = OVERVIEW_AGGREGATES
 EXTRACT_OPTIONS = ("layers", "max_length", "truncation", "target", "trust_remote_code")
 
 
@@ -42,7 +41,17 @@ def _bundle() -> str | Path:
     )
 
 
-class AttentionWidget(anywidget.AnyWidget):
+def _execution_count() -> int | None:
+    """The IPython cell being executed, or None outside IPython."""
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython comes with anywidget
+        return None
+    shell = get_ipython()
+    return None if shell is None else int(shell.execution_count)
+
+
+class AttentionWidget(anywidget.AnyWidget, DataTraits, ViewState):
     """Interactive attention heatmaps for one text.
 
     Args:
@@ -51,76 +60,23 @@ class AttentionWidget(anywidget.AnyWidget):
             fed by :meth:`from_data` / :meth:`from_file`.
         tokenizer: as :func:`attnviz_widget.extract` takes.
         device: ``"cuda"``, ``"mps"``, ``"cpu"`` or None for the best available.
-        **options: initial values of the user-state traits below (``layer``,
-            ``head``, ``color_scale``, ...) and extraction options (``layers``,
-            ``max_length``, ``truncation``, ``target``, ``trust_remote_code``).
-            Unknown names raise :class:`TypeError`.
+        **options: initial values of the user-state traits of
+            :class:`~attnviz_widget.traits.ViewState` (``layer``, ``head``,
+            ``color_scale``, ...) and extraction options (``layers``, ``max_length``,
+            ``truncation``, ``target``, ``trust_remote_code``). Unknown names raise
+            :class:`TypeError`.
 
     Example::
 
         widget = AttentionWidget("./model_output").show("The movie was not bad")
         widget.layer, widget.head, widget.selected_token   # what the user picked
+
+    A widget appears at most once per notebook cell: ``show()`` displays it, and the
+    cell's result (the same widget, returned by ``show()``) adds no second view.
     """
 
     _esm = _bundle()
-
-    # -- data (Python -> JS) ---------------------------------------------------------
-    data_version = Int(0).tag(sync=True)
-    """Type: int. Default: 0. Increments with every new data set; older replies are dropped."""
-    tokens = List(Unicode()).tag(sync=True)
-    """Type: list[str]. Default: []. Display form of the query tokens, padding removed."""
-    key_tokens = List(Unicode()).tag(sync=True)
-    """Type: list[str]. Default: []. Display form of the key tokens (differs only for cross-attention)."""
-    special = List(Bool()).tag(sync=True)
-    """Type: list[bool]. Default: []. True for special query tokens ([CLS], </s>, ...)."""
-    key_special = List(Bool()).tag(sync=True)
-    """Type: list[bool]. Default: []. True for special key tokens."""
-    meta = Dict().tag(sync=True)
-    """Type: dict. Default: {}. Shape and model facts: num_layers, num_heads, layer_indices, causal, ..."""
-    prediction = traitlets.Any(None, allow_none=True).tag(sync=True)
-    """Type: dict | None. Default: None. ``{labels, probabilities, label}`` for classifiers."""
-    overview = Bytes(b"").tag(sync=True)
-    """Type: bytes. Default: b"". uint8 thumbnails, shape ``overview_shape``."""
-    overview_shape = List(Int()).tag(sync=True)
-    """Type: list[int]. Default: []. ``[layers, heads + 3, tq, tk]``: heads, then mean, max, rollout."""
-    overview_scale = Bytes(b"").tag(sync=True)
-    """Type: bytes. Default: b"". float32 ``(layers, heads + 3)``: value = pixel / 255 * scale."""
-    first_matrix = Bytes(b"").tag(sync=True)
-    """Type: bytes. Default: b"". float16 ``(query, key)``: the head or aggregate focused when the
-    data arrived, sent with the data so the first paint needs no request and no other head."""
-    first_matrix_of = Dict().tag(sync=True)
-    """Type: dict. Default: {}. ``{"layer": int, "head": int | "mean" | "max" | "rollout"}`` of ``first_matrix``."""
-    status = Enum(["empty", "loading", "ready", "error"], "empty").tag(sync=True)
-    """Type: str. Default: "empty". One of empty, loading, ready, error."""
-    error = Unicode("").tag(sync=True)
-    """Type: str. Default: "". The error message when status is "error"."""
-
-    # -- user state (both directions) --------------------------------------------------
-    text = Unicode("").tag(sync=True)
-    """Type: str. Default: "". The text shown; setting it re-extracts (newest text always wins)."""
-    layer = Int(0).tag(sync=True)
-    """Type: int. Default: the first kept layer. The focused model layer."""
-    head = Union([Int(), Enum(list(HEAD_AGGREGATES))], default_value=0).tag(sync=True)
-    """Type: int | "mean" | "max" | "rollout". Default: 0. The focused head or aggregate."""
-    selected_token = Int(None, allow_none=True).tag(sync=True)
-    """Type: int | None. Default: None. Query token hovered or locked in the browser."""
-    token_locked = Bool(False).tag(sync=True)
-    """Type: bool. Default: False. Whether ``selected_token`` is locked (click; Escape unlocks)."""
-    direction = Enum(["from", "to"], "from").tag(sync=True)
-    """Type: "from" | "to". Default: "from". Token view: attention from the selected token, or to it."""
-    color_scale = Enum(["linear", "sqrt", "log"], "sqrt").tag(sync=True)
-    """Type: "linear" | "sqrt" | "log". Default: "sqrt". Colour mapping; sqrt and log survive attention sinks."""
-    row_normalize = Bool(False).tag(sync=True)
-    """Type: bool. Default: False. Scale each query row to its own maximum."""
-    hide_special = Bool(False).tag(sync=True)
-    """Type: bool. Default: False. Hide special tokens and renormalise the remaining rows."""
-    section = Unicode("").tag(sync=True)
-    """Type: str. Default: the first stack. For encoder-decoder models: "encoder", "decoder" or "cross"."""
-
-    USER_TRAITS = (
-        "layer", "head", "selected_token", "token_locked", "direction", "color_scale",
-        "row_normalize", "hide_special", "section",
-    )
+    # the synced traits and their docs: attnviz_widget.traits (DataTraits, ViewState)
 
     def __init__(
         self,
@@ -138,22 +94,26 @@ class AttentionWidget(anywidget.AnyWidget):
         self._extract_options = {name: options[name] for name in EXTRACT_OPTIONS if name in options}
         trust_remote_code = bool(self._extract_options.pop("trust_remote_code", False))
         self._lock = threading.RLock()
-        self._generation = 0
-        self._pending: Future[None] | None = None
-        self._executor: ThreadPoolExecutor | None = None
+        """Guards every state change: new data, a section switch, an error, a new text."""
         self._data: AttentionData | None = None
         self._view: AttentionData | None = None
         self._view_section = ""
         self._served: Served | None = None
+        self._failure: BaseException | None = None
+        self._displayed_in: int | None = None
         self.bytes_sent = 0
-        """Bytes of attention values sent so far: ``first_layer`` of each data set and every reply
+        """Bytes of attention values sent so far: ``first_matrix`` of each data set and every reply
         (the overview not counted)."""
         self._extractor = None
+        self._runner: ExtractionRunner[AttentionData] | None = None
         if model is not None:
             from .extractor import AttentionExtractor
 
             self._extractor = AttentionExtractor(
                 model, tokenizer=tokenizer, device=device, trust_remote_code=trust_remote_code
+            )
+            self._runner = ExtractionRunner(
+                self._run_model, on_result=self._land, on_error=self._fail, lock=self._lock
             )
         super().__init__(**trait_values)
         self.on_msg(self._on_message)
@@ -174,85 +134,97 @@ class AttentionWidget(anywidget.AnyWidget):
 
         return cls.from_data(read_attention_file(path), **options)
 
-    # -- extraction ----------------------------------------------------------------------
-
     @property
     def data(self) -> AttentionData | None:
         """The attention data shown (all sections, padding kept), or None."""
         return self._data
 
+    # -- extraction ----------------------------------------------------------------------
+
     def show(self, text: str | None = None, *, timeout: float | None = None) -> AttentionWidget:
         """Extract ``text`` (if given), display the widget, and return it once the data is in.
 
         The widget is displayed as soon as the extraction starts, so the browser sets
-        up its views while the model runs. Bad input (empty text, a text the model
-        refuses) raises :class:`InputError` before anything is displayed; an error
-        during extraction is shown in the widget and raised.
+        up its views while the model runs. Bad input (empty text) raises
+        :class:`InputError` before anything is displayed. An error during extraction is
+        shown in the widget (status ``"error"``) and raised with its own type; showing
+        the same text again runs the model again.
         """
         if text is not None:
-            if self._extractor is None:
+            if self._runner is None:
                 raise InputError("this widget has no model; create it with AttentionWidget(model_dir) to show a text")
-            from .extractor import check_text
+            from .inputs import check_text
 
             check_text(text)
-            if text != self.text or self.status != "ready":
-                self.text = text
-                if self._pending is None:  # same text as before after an error: run again
-                    self._submit(text)
-        from IPython.display import display
-
-        display(self)
+            with self._lock:
+                if text != self.text:
+                    self.text = text  # the observer submits it
+                elif self.status in ("empty", "error"):
+                    self._submit(text)  # the same text again after an error: run the model again
+        try:
+            self._display_once()
+        except KeyboardInterrupt as interrupt:
+            self._interrupted(interrupt)
+            raise
         if text is not None:
             self.wait(timeout)
-            if self.status == "error":
-                raise InputError(self.error)
+            failure = self._failure
+            if self.status == "error" and failure is not None:
+                raise failure
         return self
 
     def wait(self, timeout: float | None = None) -> None:
-        """Block until the newest extraction has landed."""
-        while True:
+        """Block until the newest extraction has landed or failed.
+
+        An interrupt (Ctrl-C, the notebook's stop button) while waiting drops the
+        extraction: the widget shows an error and the next ``show`` runs the model again.
+        """
+        if self._runner is None:
+            return
+        try:
+            self._runner.wait(timeout)
+        except KeyboardInterrupt as interrupt:
+            self._interrupted(interrupt)
+            raise
+
+    def _interrupted(self, interrupt: KeyboardInterrupt) -> None:
+        """Drop the extraction in progress: its result is not shown, the next ``show`` reruns."""
+        if self._runner is not None and self._runner.pending is not None:
+            self._runner.cancel()
             with self._lock:
-                pending = self._pending
-            if pending is None:
-                return
-            pending.result(timeout)
-            with self._lock:
-                if self._pending is pending:
-                    self._pending = None
-                    return
+                self._fail(interrupt)
 
     @traitlets.observe("text")
     def _on_text(self, change: dict[str, Any]) -> None:
-        if self._extractor is not None:
+        if self._runner is not None:
             self._submit(change["new"])
 
-    def _submit(self, text: str) -> Future[None]:
+    def _submit(self, text: str) -> None:
+        assert self._runner is not None
         with self._lock:
-            self._generation += 1
-            generation = self._generation
-            if self._executor is None:
-                self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="attnviz-extract")
+            self._runner.submit(text)
+            self._failure = None
+            self.error = ""
             self.status = "loading"
-            future = self._executor.submit(self._extract, generation, text)
-            self._pending = future
-        return future
 
-    def _extract(self, generation: int, text: str) -> None:
-        """Runs on the worker thread; applies the result only if no newer text was set."""
-        if generation != self._generation:
-            return  # superseded before it started
+    def _run_model(self, text: str) -> AttentionData:
+        """Runs on the worker thread."""
         assert self._extractor is not None
-        try:
-            data = self._extractor.extract(text, **self._extract_options)
-        except AttnvizError as error:
-            with self._lock:
-                if generation == self._generation:
-                    self.error = str(error)
-                    self.status = "error"
-            return
-        with self._lock:
-            if generation == self._generation:
-                self.set_data(data)
+        return self._extractor.extract(text, **self._extract_options)
+
+    def _land(self, data: AttentionData) -> None:
+        """The newest text's data (called holding the lock)."""
+        self._failure = None
+        self.set_data(data)
+
+    def _fail(self, error: BaseException) -> None:
+        """The newest text failed (called holding the lock): any exception ends the loading state."""
+        if is_out_of_memory(error) and not isinstance(error, AttnvizError):
+            error.add_note(f"attnviz-widget: {OUT_OF_MEMORY_HINT}")
+        self._failure = error
+        with self.hold_sync():
+            self.error = describe_failure(error)
+            self.status = "error"
 
     # -- data ----------------------------------------------------------------------------
 
@@ -268,31 +240,32 @@ class AttentionWidget(anywidget.AnyWidget):
 
     @traitlets.observe("section")
     def _on_section(self, change: dict[str, Any]) -> None:
-        if self._data is not None and change["new"] != self._view_section:
-            self._load_section(change["new"])
+        with self._lock:  # new data may be landing on the extraction thread
+            if self._data is None or self.section == self._view_section:
+                return
+            if self.section in self._data.sections:
+                self._load_section(self.section)
+            else:  # chosen for data that were replaced meanwhile
+                self.section = self._view_section
 
     @traitlets.validate("section")
     def _valid_section(self, proposal: dict[str, Any]) -> str:
         value = proposal["value"]
-        if self._data is not None and value not in self._data.sections:
-            choices = ", ".join(self._data.sections)
-            raise traitlets.TraitError(f"section {value!r} does not exist; choose from {choices}")
+        data = self._data
+        if data is not None and value not in data.sections:
+            raise traitlets.TraitError(f"section {value!r} does not exist; choose from {', '.join(data.sections)}")
         return value
 
     def _load_section(self, section: str) -> None:
+        """Send stack ``section`` of the data (called holding the lock)."""
         assert self._data is not None
         payload = build_view(self._data, section)
         view = payload.view
+        layer, head = fit_selection(view, payload.rollout is not None, self.layer, self.head)
+        first_matrix = float16_bytes(self._focused_matrix(view, payload.rollout, layer, head))
         self._view = view
         self._view_section = section
         self._served = Served(view, self.data_version + 1, payload.rollout)
-        layer = self.layer if self.layer in view.layer_indices else view.layer_indices[0]
-        head = self.head
-        if isinstance(head, int) and not 0 <= head < view.num_heads:
-            head = 0
-        if head == "rollout" and payload.rollout is None:
-            head = "mean"
-        first_matrix = float16_bytes(self._focused_matrix(view, payload.rollout, layer, head))
         with self.hold_sync():
             for name, value in payload.traits.items():
                 setattr(self, name, value)
@@ -308,7 +281,7 @@ class AttentionWidget(anywidget.AnyWidget):
                 self.text = view.text
             self.error = ""
             self.status = "ready"
-            self.data_version = self.data_version + 1
+            self.data_version = self._served.version
 
     @staticmethod
     def _focused_matrix(
@@ -326,22 +299,24 @@ class AttentionWidget(anywidget.AnyWidget):
     @traitlets.validate("layer")
     def _valid_layer(self, proposal: dict[str, Any]) -> int:
         value = int(proposal["value"])
-        if self._view is not None and value not in self._view.layer_indices:
+        view = self._view
+        if view is not None and value not in view.layer_indices:
             from .data import describe_range
 
-            raise traitlets.TraitError(f"layer {value} is not available; {describe_range(self._view.layer_indices)}")
+            raise traitlets.TraitError(f"layer {value} is not available; {describe_range(view.layer_indices)}")
         return value
 
     @traitlets.validate("head")
     def _valid_head(self, proposal: dict[str, Any]) -> int | str:
         value = proposal["value"]
-        if isinstance(value, int) and self._view is not None and not 0 <= value < self._view.num_heads:
+        view, served = self._view, self._served
+        if isinstance(value, int) and view is not None and not 0 <= value < view.num_heads:
             raise traitlets.TraitError(
-                f"head {value} is out of range; valid heads are 0 to {self._view.num_heads - 1} or one of "
+                f"head {value} is out of range; valid heads are 0 to {view.num_heads - 1} or one of "
                 f"{', '.join(HEAD_AGGREGATES)}"
             )
-        if value == "rollout" and self._served is not None and self._served.rollout_bytes is None:
-            raise traitlets.TraitError(rollout_problem(self._view) or "rollout is unavailable")
+        if value == "rollout" and view is not None and served is not None and served.rollout_bytes is None:
+            raise traitlets.TraitError(rollout_problem(view) or "rollout is unavailable")
         return value
 
     # -- on-demand data (custom messages) -------------------------------------------------
@@ -359,11 +334,34 @@ class AttentionWidget(anywidget.AnyWidget):
         reply, payload = self.answer_request(content)
         self.send(reply, [payload] if payload is not None else None)
         if payload is not None:
-            self.bytes_sent += len(payload)
+            with self._lock:
+                self.bytes_sent += len(payload)
 
     def answer_request(self, request: dict[str, Any]) -> tuple[dict[str, Any], bytes | None]:
         """The reply to one request from the frontend (see :func:`attnviz_widget.protocol.answer`)."""
         return answer(self._served, request)
+
+    # -- display and export ---------------------------------------------------------------
+
+    def _display_once(self) -> None:
+        """Display the widget unless this cell has displayed it already."""
+        from IPython.display import display
+
+        display(self)
+
+    def _ipython_display_(self) -> None:
+        """IPython's display hook: one view per cell, however the widget reached it."""
+        cell = _execution_count()
+        if cell is not None and cell == self._displayed_in:
+            return
+        self._displayed_in = cell
+        from IPython.display import display
+
+        bundle = self._repr_mimebundle_()
+        if bundle is None:
+            return
+        data, metadata = bundle if isinstance(bundle, tuple) else (bundle, {})
+        display(data, metadata=metadata, raw=True)
 
     def save_html(self, path: str | os.PathLike[str], *, title: str | None = None) -> Path:
         """Write the data shown as one self-contained interactive HTML file (no kernel, no network).
@@ -371,18 +369,20 @@ class AttentionWidget(anywidget.AnyWidget):
         The page starts from this widget's current view: layer, head, colour scale,
         row normalisation, special tokens and token direction.
         """
-        if self._data is None:
-            raise InputError("nothing to save yet; show a text or load data first")
+        with self._lock:
+            data = self._data
+            if data is None:
+                raise InputError("nothing to save yet; show a text or load data first")
+            traits = {name: getattr(self, name) for name in self.EXPORTED_TRAITS}
+            if self.section != next(iter(data.sections)):
+                traits = {}  # the current layer/head may not exist in every stack
         from .html_export import save_html
 
-        traits = {name: getattr(self, name) for name in ("layer", "head", "color_scale", "row_normalize",
-                                                          "hide_special", "direction")}
-        if self.section != next(iter(self._data.sections)):
-            traits = {}  # the current layer/head may not exist in every stack
-        return save_html(self._data, path, title=title, **traits)
+        return save_html(data, path, title=title, **traits)
 
     def close(self) -> None:
-        executor = getattr(self, "_executor", None)  # absent when __init__ raised early
-        if executor is not None:
-            executor.shutdown(wait=False, cancel_futures=True)
+        """Close the views and stop the extraction thread (after the model run in progress, if any)."""
+        runner = getattr(self, "_runner", None)  # absent when __init__ raised early
+        if runner is not None:
+            runner.close()
         super().close()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+import sys
 import threading
 from pathlib import Path
 
@@ -173,3 +175,126 @@ def test_from_file_reads_both_formats(random_attention, tmp_path: Path) -> None:
 def test_show_needs_a_model_for_text(random_attention) -> None:
     with pytest.raises(InputError, match="has no model"):
         AttentionWidget.from_data(random_attention()).show("hello")
+
+
+# -- failures: any exception ends the loading state, and the retry runs the model again ------
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB"), "RuntimeError: CUDA out of memory"),
+        (IndexError("index out of range in self"), "IndexError: index out of range in self"),
+        (KeyboardInterrupt(), "KeyboardInterrupt"),
+    ],
+    ids=lambda value: type(value).__name__ if isinstance(value, BaseException) else "",
+)
+def test_a_failed_extraction_is_shown_raised_and_retried(bert_dir: Path, error: BaseException, expected: str) -> None:
+    widget = AttentionWidget(bert_dir, device="cpu")
+    extractor = widget._extractor
+    real_extract = extractor.extract
+    calls: list[str] = []
+
+    def failing(text: str, **options):
+        calls.append(text)
+        raise error
+
+    def counting(text: str, **options):
+        calls.append(text)
+        return real_extract(text, **options)
+
+    extractor.extract = failing
+    with pytest.raises(type(error)) as raised:
+        widget.show("the movie was good")
+    assert raised.value is error  # the original exception, type and traceback kept
+    assert widget.status == "error" and widget.error.startswith(expected) and "\n" not in widget.error
+    assert ("layers=" in widget.error) == isinstance(error, RuntimeError)  # the out-of-memory hint
+    assert widget._runner.pending is None
+    extractor.extract = counting
+    widget.show("the movie was good")  # the same text again: the model runs again
+    assert calls == ["the movie was good"] * 2
+    assert widget.status == "ready" and widget.error == "" and widget.data_version == 1
+    widget.close()
+    assert not widget._runner.busy
+
+
+def test_an_interrupt_while_waiting_drops_the_run(bert_dir: Path) -> None:
+    widget = AttentionWidget(bert_dir, device="cpu")
+    extractor = widget._extractor
+    real_extract = extractor.extract
+    started, release = threading.Event(), threading.Event()
+
+    def slow(text: str, **options):
+        started.set()
+        release.wait(10)
+        return real_extract(text, **options)
+
+    extractor.extract = slow
+
+    def interrupt_the_waiting_main_thread() -> None:
+        assert started.wait(10)
+        signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+
+    helper = threading.Thread(target=interrupt_the_waiting_main_thread)
+    helper.start()
+    with pytest.raises(KeyboardInterrupt):
+        widget.show("the plot")
+    helper.join(10)
+    assert widget.status == "error" and widget.error.startswith("KeyboardInterrupt")
+    release.set()
+    extractor.extract = real_extract
+    widget.show("the plot")  # runs again; the interrupted run's result was dropped
+    assert widget.status == "ready" and widget.data_version == 1
+    assert widget.tokens == ["[CLS]", "the", "plot", "[SEP]"]
+
+
+# -- lock discipline: a section switch and new data never interleave -----------------------
+
+
+def consistent(widget: AttentionWidget) -> None:
+    """Every piece of shown state belongs to the same data set and section."""
+    with widget._lock:
+        view = widget._data.part(widget.section).without_padding()
+        assert widget._view_section == widget.section
+        assert widget._served is not None and widget._served.view is widget._view
+        assert widget._served.version == widget.data_version
+        assert widget.tokens == list(view.queries.display) and widget.key_tokens == list(view.keys.display)
+        assert widget.meta["num_layers"] == view.num_layers == widget.overview_shape[0]
+        assert widget._view.attentions.shape == view.attentions.shape
+        assert len(widget.first_matrix) == 2 * len(view.queries) * len(view.keys)
+        assert widget.layer in view.layer_indices
+
+
+def test_section_switches_while_new_data_lands_keep_the_state_consistent(random_encoder_decoder) -> None:
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads often, so the two really interleave
+    try:
+        switch_sections_while_data_lands(random_encoder_decoder)
+    finally:
+        sys.setswitchinterval(interval)
+
+
+def switch_sections_while_data_lands(random_encoder_decoder) -> None:
+    datasets = [random_encoder_decoder(seed=1, layers=1, heads=2), random_encoder_decoder(seed=2, layers=3, heads=2)]
+    widget = AttentionWidget.from_data(datasets[0])
+    stop = threading.Event()
+    landed = []
+
+    def land_new_data() -> None:  # what the extraction thread does when a new text lands
+        index = 0
+        while not stop.is_set():
+            index += 1
+            widget.set_data(datasets[index % 2])
+            landed.append(index)
+
+    lander = threading.Thread(target=land_new_data)
+    lander.start()
+    try:
+        for step in range(150):  # what the browser does: switch sections
+            widget.section = ("encoder", "decoder", "cross")[step % 3]
+            consistent(widget)
+    finally:
+        stop.set()
+        lander.join(20)
+    assert len(landed) > 10  # the two really interleaved
+    consistent(widget)

@@ -1,0 +1,129 @@
+"""The extraction runner: newest text wins, any failure ends the pending state, no thread left."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import CancelledError
+
+import pytest
+
+from attnviz_widget.errors import InputError
+from attnviz_widget.runner import THREAD_NAME, ExtractionRunner, describe_failure, is_out_of_memory
+
+
+def runner_threads() -> list[threading.Thread]:
+    return [thread for thread in threading.enumerate() if thread.name == THREAD_NAME]
+
+
+class Recorder:
+    """A runner around ``work`` that records what landed and what failed."""
+
+    def __init__(self, work) -> None:
+        self.landed: list[str] = []
+        self.failed: list[BaseException] = []
+        self.lock = threading.RLock()
+        self.runner = ExtractionRunner(work, on_result=self.landed.append, on_error=self.failed.append, lock=self.lock)
+
+
+def test_only_the_newest_text_lands_and_a_queued_one_never_runs() -> None:
+    release = threading.Event()
+    started = threading.Event()
+    ran: list[str] = []
+
+    def work(text: str) -> str:
+        ran.append(text)
+        if text == "first":
+            started.set()
+            assert release.wait(10)
+        return text.upper()
+
+    recorder = Recorder(work)
+    first = recorder.runner.submit("first")
+    assert started.wait(10)
+    second = recorder.runner.submit("second")  # queued behind the running first
+    third = recorder.runner.submit("third")  # supersedes the queued second
+    release.set()
+    recorder.runner.wait(10)
+    assert recorder.landed == ["THIRD"] and ran == ["first", "third"]
+    assert first.result(1) is None  # ran, but its result was dropped
+    assert second.cancelled() and third.result(1) == "THIRD"
+    assert recorder.runner.pending is None
+
+
+@pytest.mark.parametrize(
+    "error",
+    [RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB"), IndexError("index out of range in self"),
+     KeyboardInterrupt(), InputError("text is empty")],
+    ids=lambda error: type(error).__name__,
+)
+def test_any_exception_ends_the_pending_state(error: BaseException) -> None:
+    def work(text: str) -> str:
+        raise error
+
+    recorder = Recorder(work)
+    future = recorder.runner.submit("a")
+    recorder.runner.wait(10)
+    assert recorder.failed == [error] and recorder.landed == []
+    assert recorder.runner.pending is None
+    assert future.exception(1) is error
+    recorder.runner.close(timeout=10)
+    assert not recorder.runner.busy and not runner_threads()
+
+
+def test_the_worker_thread_lives_only_while_there_is_work() -> None:
+    recorder = Recorder(lambda text: text)
+    for text in ("a", "b", "c"):
+        recorder.runner.submit(text).result(10)
+    recorder.runner.close(timeout=10)
+    assert recorder.landed == ["a", "b", "c"] and not runner_threads()
+    with pytest.raises(RuntimeError, match="closed"):
+        recorder.runner.submit("d")
+
+
+def test_close_drops_queued_work_and_the_running_result() -> None:
+    release = threading.Event()
+    started = threading.Event()
+
+    def work(text: str) -> str:
+        started.set()
+        assert release.wait(10)
+        return text
+
+    recorder = Recorder(work)
+    running = recorder.runner.submit("running")
+    assert started.wait(10)
+    queued = recorder.runner.submit("queued")
+    recorder.runner.close(timeout=0)
+    assert queued.cancelled()
+    release.set()
+    assert running.result(10) is None
+    recorder.runner.close(timeout=10)
+    assert recorder.landed == [] and not runner_threads()
+    with pytest.raises(CancelledError):
+        queued.result(0)
+
+
+def test_wait_times_out_and_cancel_drops_the_result() -> None:
+    release = threading.Event()
+    recorder = Recorder(lambda text: release.wait(10) and text)
+    recorder.runner.submit("slow")
+    with pytest.raises(TimeoutError, match="did not finish within 0.05 s"):
+        recorder.runner.wait(0.05)
+    recorder.runner.cancel()
+    recorder.runner.wait(0)  # nothing pending any more
+    release.set()
+    recorder.runner.close(timeout=10)
+    assert recorder.landed == [] and recorder.failed == []
+
+
+def test_failures_are_one_line_keep_the_type_and_hint_at_memory() -> None:
+    oom = RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB\n(GPU 0; 15.77 GiB total capacity)")
+    line = describe_failure(oom)
+    assert line.startswith("RuntimeError: CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0;")
+    assert "\n" not in line and "layers=" in line and "shorter text" in line and "device='cpu'" in line
+    assert is_out_of_memory(MemoryError()) and is_out_of_memory(RuntimeError("MPS backend out of memory"))
+    assert not is_out_of_memory(IndexError("index out of range in self"))
+    assert describe_failure(IndexError("index out of range in self")) == "IndexError: index out of range in self"
+    assert describe_failure(InputError("text is empty")) == "text is empty"  # the project's own lines as they are
+    assert describe_failure(KeyboardInterrupt()).startswith("KeyboardInterrupt (the extraction was interrupted")
+    assert len(describe_failure(ValueError("x" * 5000))) < 450
