@@ -3,7 +3,8 @@
  * the token-view direction, the section (encoder / decoder / cross) and PNG export.
  * It reports user changes and reflects state set elsewhere; it keeps no state of its own.
  */
-import { AGGREGATES, COLOR_SCALES, type Direction, type HeadChoice, type ViewState } from "./types";
+import type { ColorScale, Direction, HeadChoice, ViewState } from "./types";
+import type { AggregateInfo, Vocabulary } from "./vocabulary";
 
 export interface ControlsCallbacks {
   change(patch: Partial<ViewState>): void;
@@ -16,17 +17,25 @@ export interface ControlsState {
   layerIndices: readonly number[];
   numHeads: number;
   sections: readonly string[];
-  /** Whether the rollout aggregate exists. */
-  hasRollout: boolean;
+  /** Why the rollout aggregate is undefined (null where it is defined). */
+  rolloutProblem: string | null;
+  /** Aggregates and colour scales to offer, from Python. */
+  vocabulary: Vocabulary;
   /** Whether a heatmap is shown (export enabled). */
   canExport: boolean;
 }
 
-const SCALE_HELP: Record<string, string> = {
-  linear: "colour proportional to the weight",
-  sqrt: "square root: small weights stay visible next to attention sinks",
-  log: "logarithmic over three decades below the maximum",
-};
+/** Tooltip of a colour-scale button. */
+export function scaleHelp(scale: ColorScale, logDecades: number): string {
+  switch (scale) {
+    case "linear":
+      return "colour proportional to the weight";
+    case "sqrt":
+      return "square root: small weights stay visible next to attention sinks";
+    case "log":
+      return `logarithmic over ${logDecades} decades below the maximum`;
+  }
+}
 
 const DIRECTION_HELP: Record<Direction, string> = {
   from: "shade tokens by how much the selected token attends to them",
@@ -37,8 +46,8 @@ const DIRECTION_HELP: Record<Direction, string> = {
 export function headValue(head: HeadChoice): string {
   return String(head);
 }
-export function parseHead(value: string): HeadChoice {
-  return (AGGREGATES as readonly string[]).includes(value) ? (value as HeadChoice) : Number(value);
+export function parseHead(value: string, aggregates: readonly AggregateInfo[]): HeadChoice {
+  return aggregates.some((a) => a.name === value) ? value : Number(value);
 }
 
 export class Controls {
@@ -48,7 +57,9 @@ export class Controls {
   private readonly head: HTMLSelectElement;
   private readonly section: HTMLSelectElement;
   private readonly sectionControl: HTMLElement;
-  private readonly scaleButtons: HTMLButtonElement[];
+  private readonly scaleGroup: HTMLSpanElement;
+  private scaleButtons: HTMLButtonElement[] = [];
+  private aggregates: readonly AggregateInfo[] = [];
   private readonly directionButtons: HTMLButtonElement[];
   private readonly rowNormalize: HTMLInputElement;
   private readonly hideSpecial: HTMLInputElement;
@@ -88,30 +99,22 @@ export class Controls {
       c.addEventListener("change", () => onChange(c.checked), { signal });
       return c;
     };
-    const segmented = <T extends string>(values: readonly T[], help: Record<string, string>, onPick: (v: T) => void) => {
+    const segmented = <T extends string>(values: readonly T[], help: (v: T) => string, onPick: (v: T) => void) => {
       const group = doc.createElement("span");
       group.className = "attnviz-segmented";
       group.setAttribute("role", "group");
-      group.setAttribute("aria-label", Object.keys(help).join(" / "));
-      const buttons = values.map((value) => {
-        const b = doc.createElement("button");
-        b.type = "button";
-        b.textContent = value;
-        b.dataset.value = value;
-        b.title = help[value] ?? "";
-        b.addEventListener("click", () => onPick(value), { signal });
-        return b;
-      });
-      group.append(...buttons);
+      const buttons = segmentButtons(group, values, help, onPick, signal);
       return { group, buttons };
     };
-
+    this.pickScale = (v) => callbacks.change({ colorScale: v });
     this.layer = select("attnviz-layer-select", (v) => callbacks.change({ layer: Number(v) }));
-    this.head = select("attnviz-head-select", (v) => callbacks.change({ head: parseHead(v) }));
+    this.head = select("attnviz-head-select", (v) => callbacks.change({ head: parseHead(v, this.aggregates) }));
     this.section = select("attnviz-section-select", (v) => callbacks.change({ section: v }));
-    const scale = segmented(COLOR_SCALES, SCALE_HELP, (v) => callbacks.change({ colorScale: v }));
-    this.scaleButtons = scale.buttons;
-    const direction = segmented(["from", "to"] as const, DIRECTION_HELP, (v) => callbacks.change({ direction: v }));
+    const scale = segmented<ColorScale>([], () => "", this.pickScale);
+    this.scaleGroup = scale.group;
+    this.scaleGroup.setAttribute("aria-label", "colour scale");
+    const direction = segmented(["from", "to"] as const, (v) => DIRECTION_HELP[v], (v) => callbacks.change({ direction: v }));
+    direction.group.setAttribute("aria-label", "from / to");
     this.directionButtons = direction.buttons;
     this.rowNormalize = checkbox("attnviz-row-normalize", (v) => callbacks.change({ rowNormalize: v }));
     this.hideSpecial = checkbox("attnviz-hide-special", (v) => callbacks.change({ hideSpecial: v }));
@@ -143,19 +146,25 @@ export class Controls {
   /** Reflect `state` (rebuilding option lists only when they change). */
   update(state: ControlsState): void {
     const { view } = state;
-    const key = JSON.stringify([state.layerIndices, state.numHeads, state.sections]);
+    const { aggregates, colorScales, logDecades } = state.vocabulary;
+    const names = aggregates.map((a) => a.name);
+    const key = JSON.stringify([state.layerIndices, state.numHeads, state.sections, names, colorScales, logDecades]);
     if (key !== this.optionsKey) {
       this.optionsKey = key;
+      this.aggregates = aggregates;
       setOptions(this.layer, state.layerIndices.map((l) => [String(l), String(l)]));
       const heads: [string, string][] = Array.from({ length: state.numHeads }, (_, h) => [String(h), String(h)]);
-      heads.push(["mean", "mean"], ["max", "max"], ["rollout", "rollout"]);
+      for (const a of aggregates) heads.push([a.name, a.name]);
       setOptions(this.head, heads);
       setOptions(this.section, state.sections.map((s) => [s, s]));
+      this.scaleButtons = segmentButtons(this.scaleGroup, colorScales, (v) => scaleHelp(v, logDecades), this.pickScale, this.abort.signal);
     }
-    const rollout = Array.from(this.head.options).find((o) => o.value === "rollout");
-    if (rollout) {
-      rollout.disabled = !state.hasRollout;
-      rollout.title = state.hasRollout ? "" : "needs self-attention of every layer from layer 0";
+    for (const option of Array.from(this.head.options)) {
+      const info = aggregates.find((a) => a.name === option.value);
+      if (!info) continue;
+      const problem = option.value === "rollout" ? state.rolloutProblem : null;
+      option.disabled = problem !== null;
+      option.title = problem ?? info.description;
     }
     this.sectionControl.hidden = state.sections.length < 2;
     this.layer.value = String(view.layer);
@@ -168,10 +177,34 @@ export class Controls {
     this.exportButton.disabled = !state.canExport;
   }
 
+  private readonly pickScale: (scale: ColorScale) => void;
+
   destroy(): void {
     this.abort.abort();
     this.el.remove();
   }
+}
+
+/** Replace the buttons of a segmented group with one per value. */
+function segmentButtons<T extends string>(
+  group: HTMLElement,
+  values: readonly T[],
+  help: (value: T) => string,
+  onPick: (value: T) => void,
+  signal: AbortSignal,
+): HTMLButtonElement[] {
+  const doc = group.ownerDocument;
+  const buttons = values.map((value) => {
+    const b = doc.createElement("button");
+    b.type = "button";
+    b.textContent = value;
+    b.dataset.value = value;
+    b.title = help(value);
+    b.addEventListener("click", () => onPick(value), { signal });
+    return b;
+  });
+  group.replaceChildren(...buttons);
+  return buttons;
 }
 
 function setOptions(select: HTMLSelectElement, options: [value: string, label: string][]): void {

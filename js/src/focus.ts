@@ -32,7 +32,9 @@ export async function loadFocusedMatrix(
   }
   const stack = await source.requestLayer(layer);
   if (typeof head === "number") return stackSlice(stack, head);
-  return head === "mean" ? meanOverHeads(stack) : maxOverHeads(stack);
+  if (head === "mean") return meanOverHeads(stack);
+  if (head === "max") return maxOverHeads(stack);
+  throw new RangeError(`unknown aggregate "${head}"`);
 }
 
 /** Why a matrix cannot be shown with these tokens, or null when its shape fits. */

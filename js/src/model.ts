@@ -1,26 +1,16 @@
 /**
  * The anywidget adapter: the only module (with the entry `widget.ts`) that knows the
- * anywidget model. It reads and validates traits, decodes binary payloads once, writes user
- * state back (deduplicated, hover changes coalesced), and runs the request/response protocol
- * of PROTOCOL.md (ids, per-`data_version` cache, timeouts, stale-response checks). Every
- * listener it registers is removed by {@link ModelAdapter.dispose}.
+ * anywidget model. It reads traits through the decoders (`decode.ts`), writes user state
+ * back (deduplicated, hover changes coalesced), and asks Python for full-resolution data
+ * through the request channel (`protocol.ts`). Every listener it registers is removed by
+ * {@link ModelAdapter.dispose}.
  */
-import { float32LE, bytesOf, uint16LE, type BinaryLike } from "./buffers";
-import { decodeFloat16 } from "./float16";
-import {
-  AGGREGATES,
-  COLOR_SCALES,
-  type ColorScale,
-  type DataSet,
-  type HeadChoice,
-  type Matrix,
-  type Meta,
-  type Overview,
-  type Prediction,
-  type Stack,
-  type Status,
-  type ViewState,
-} from "./types";
+import { boolList, decodeStack, readHead, readMeta, readOverview, readPrediction, readStatus, stringList } from "./decode";
+import { RequestChannel } from "./protocol";
+import type { ColorScale, DataSet, HeadChoice, Matrix, Meta, Overview, Stack, Status, ViewState } from "./types";
+import { FALLBACK_VOCABULARY } from "./vocabulary";
+
+export { RequestError, type RequestFailure } from "./protocol";
 
 type Callback = (...args: any[]) => void;
 
@@ -32,20 +22,6 @@ export interface AnyModelLike {
   on(event: string, callback: Callback): void;
   off(event?: string | null, callback?: Callback | null): void;
   send(content: unknown, callbacks?: unknown, buffers?: ArrayBuffer[] | ArrayBufferView[]): void;
-}
-
-/** Why a request failed. */
-export type RequestFailure = "timeout" | "stale" | "remote" | "protocol" | "disposed";
-
-/** A failed request for full-resolution data. */
-export class RequestError extends Error {
-  constructor(
-    readonly reason: RequestFailure,
-    message: string,
-  ) {
-    super(message);
-    this.name = "RequestError";
-  }
 }
 
 /** Trait name of each field of {@link ViewState}. */
@@ -73,26 +49,12 @@ export interface AdapterOptions {
   cacheSize?: number;
 }
 
-interface Pending {
-  resolve: (stack: Stack) => void;
-  reject: (error: RequestError) => void;
-  timer: ReturnType<typeof setTimeout>;
-  version: number;
-  what: "layer" | "rollout";
-  layer?: number;
-}
-
 /** Wraps one anywidget model for the views. */
 export class ModelAdapter {
-  private readonly timeoutMs: number;
   private readonly syncDelayMs: number;
-  private readonly cacheSize: number;
   private readonly listeners: [string, Callback][] = [];
-  private readonly pending = new Map<string, Pending>();
-  private readonly cache = new Map<string, Promise<Stack>>();
-  private readonly idPrefix = randomId();
-  private nextId = 0;
-  private cacheVersion = -1;
+  /** Requests, replies, timeouts and the per-version cache (PROTOCOL.md). */
+  readonly channel: RequestChannel;
   private deferred: Partial<ViewState> = {};
   private deferTimer: ReturnType<typeof setTimeout> | null = null;
   private writing = false;
@@ -102,11 +64,10 @@ export class ModelAdapter {
     private readonly model: AnyModelLike,
     options: AdapterOptions = {},
   ) {
-    this.timeoutMs = options.timeoutMs ?? 30_000;
     this.syncDelayMs = options.syncDelayMs ?? 80;
-    this.cacheSize = Math.max(1, options.cacheSize ?? 4);
-    this.listen("msg:custom", (msg: unknown, buffers: unknown) => this.handleMessage(msg, buffers));
-    this.listen("change:data_version", () => this.dropStale());
+    this.channel = new RequestChannel((message) => this.model.send(message), () => this.version, options);
+    this.listen("msg:custom", (msg: unknown, buffers: unknown) => this.channel.handleMessage(msg, buffers));
+    this.listen("change:data_version", () => this.channel.dropStale());
   }
 
   /** The current `data_version`. */
@@ -160,11 +121,11 @@ export class ModelAdapter {
     const token = m.get("selected_token");
     return {
       layer: typeof layer === "number" && (layers.length === 0 || layers.includes(layer)) ? layer : (layers[0] ?? 0),
-      head: readHead(m.get("head"), meta?.num_heads ?? Infinity),
+      head: readHead(m.get("head"), meta?.num_heads ?? Infinity, (meta?.vocabulary ?? FALLBACK_VOCABULARY).aggregates),
       selectedToken: Number.isInteger(token) && token >= 0 ? token : null,
       tokenLocked: m.get("token_locked") === true,
       direction: m.get("direction") === "to" ? "to" : "from",
-      colorScale: COLOR_SCALES.includes(m.get("color_scale")) ? (m.get("color_scale") as ColorScale) : "sqrt",
+      colorScale: readColorScale(m.get("color_scale"), meta),
       rowNormalize: m.get("row_normalize") === true,
       hideSpecial: m.get("hide_special") === true,
       section: typeof section === "string" && section ? section : (meta?.sections[0] ?? ""),
@@ -235,7 +196,7 @@ export class ModelAdapter {
 
   /** The full-resolution layer `[heads, Q, K]` of model layer `layer` (cached per version). */
   requestLayer(layer: number): Promise<Stack> {
-    return this.cached(`layer:${layer}`, () => this.request({ what: "layer", layer }));
+    return this.channel.cached(`layer:${layer}`, () => this.channel.request({ what: "layer", layer }, decodeStack));
   }
 
   /**
@@ -258,7 +219,7 @@ export class ModelAdapter {
 
   /** Attention rollout through every kept layer, `[layers, Q, K]` (cached per version). */
   requestRollout(): Promise<Stack> {
-    return this.cached("rollout", () => this.request({ what: "rollout" }));
+    return this.channel.cached("rollout", () => this.channel.request({ what: "rollout" }, decodeStack));
   }
 
   /** Remove every listener, reject open requests, send deferred state. */
@@ -268,202 +229,17 @@ export class ModelAdapter {
     this.disposed = true;
     for (const [event, callback] of this.listeners) this.model.off(event, callback);
     this.listeners.length = 0;
-    for (const [id, p] of this.pending) {
-      clearTimeout(p.timer);
-      p.reject(new RequestError("disposed", "the widget view was closed"));
-      this.pending.delete(id);
-    }
-    this.cache.clear();
+    this.channel.dispose();
   }
 
   private listen(event: string, callback: Callback): void {
     this.model.on(event, callback);
     this.listeners.push([event, callback]);
   }
-
-  private cached(key: string, load: () => Promise<Stack>): Promise<Stack> {
-    this.dropStale();
-    const hit = this.cache.get(key);
-    if (hit) {
-      this.cache.delete(key); // most recently used goes last
-      this.cache.set(key, hit);
-      return hit;
-    }
-    const promise = load();
-    this.cache.set(key, promise);
-    promise.catch(() => {
-      if (this.cache.get(key) === promise) this.cache.delete(key);
-    });
-    while (this.cache.size > this.cacheSize) this.cache.delete(this.cache.keys().next().value as string);
-    return promise;
-  }
-
-  private request(body: { what: "layer"; layer: number } | { what: "rollout" }): Promise<Stack> {
-    if (this.disposed) return Promise.reject(new RequestError("disposed", "the widget view was closed"));
-    const id = `${this.idPrefix}-${++this.nextId}`;
-    const version = this.version;
-    return new Promise<Stack>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pending.delete(id);
-        const what = body.what === "layer" ? `layer ${body.layer}` : "rollout";
-        reject(new RequestError("timeout", `no answer from Python for ${what} after ${this.timeoutMs / 1000} s`));
-      }, this.timeoutMs);
-      this.pending.set(id, { resolve, reject, timer, version, ...body });
-      try {
-        this.model.send({ type: "request", id, version, ...body });
-      } catch (error) {
-        clearTimeout(timer);
-        this.pending.delete(id);
-        reject(new RequestError("protocol", `could not send the request: ${(error as Error).message}`));
-      }
-    });
-  }
-
-  /** Drop cached layers and fail open requests of an older data version. */
-  private dropStale(): void {
-    const version = this.version;
-    if (version === this.cacheVersion) return;
-    this.cacheVersion = version;
-    this.cache.clear();
-    for (const [id, p] of this.pending) {
-      if (p.version === version) continue;
-      clearTimeout(p.timer);
-      this.pending.delete(id);
-      p.reject(new RequestError("stale", `data version ${p.version} was replaced by ${version}`));
-    }
-  }
-
-  private handleMessage(msg: unknown, buffers: unknown): void {
-    if (!isRecord(msg) || typeof msg.id !== "string") return;
-    const p = this.pending.get(msg.id);
-    if (!p) return; // not ours, timed out, or already answered
-    this.pending.delete(msg.id);
-    clearTimeout(p.timer);
-    const fail = (reason: RequestFailure, text: string): void => p.reject(new RequestError(reason, text));
-    if (msg.version !== p.version || p.version !== this.version) {
-      fail("stale", `answer for data version ${String(msg.version)}, current is ${this.version}`);
-      return;
-    }
-    if (msg.type === "error") {
-      fail("remote", String(msg.message ?? "Python reported an error"));
-      return;
-    }
-    if (msg.type !== p.what) {
-      fail("protocol", `expected a "${p.what}" answer, got "${String(msg.type)}"`);
-      return;
-    }
-    try {
-      p.resolve(decodeStack(msg, buffers));
-    } catch (error) {
-      fail("protocol", (error as Error).message);
-    }
-  }
 }
 
-/** Decode a `layer` / `rollout` answer: one float16 buffer of shape `[n, Q, K]`. */
-export function decodeStack(msg: Record<string, unknown>, buffers: unknown): Stack {
-  if (msg.dtype !== "float16") throw new Error(`unsupported dtype ${String(msg.dtype)}`);
-  const shape = msg.shape;
-  if (!Array.isArray(shape) || shape.length !== 3 || !shape.every((d) => Number.isInteger(d) && d >= 0)) {
-    throw new Error(`bad shape ${JSON.stringify(shape)}`);
-  }
-  const list = Array.isArray(buffers) ? buffers : [];
-  if (list.length !== 1) throw new Error(`expected exactly one buffer, got ${list.length}`);
-  const [n, rows, cols] = shape as number[];
-  const halves = uint16LE(list[0] as BinaryLike);
-  if (halves.length !== n * rows * cols) {
-    throw new Error(`buffer holds ${halves.length} values, shape ${shape.join("×")} needs ${n * rows * cols}`);
-  }
-  return { n, rows, cols, data: decodeFloat16(halves) };
-}
-
-/** Decode the overview traits; null when there is none. Throws on inconsistent payloads. */
-export function readOverview(bytes: unknown, shape: unknown, scale: unknown): Overview | null {
-  if (bytes === null || bytes === undefined) return null;
-  const data = bytesOf(bytes as BinaryLike);
-  if (data.byteLength === 0) return null;
-  if (!Array.isArray(shape) || shape.length !== 4 || !shape.every((d) => Number.isInteger(d) && d > 0)) {
-    throw new Error(`bad overview_shape ${JSON.stringify(shape)}`);
-  }
-  const [layers, columns, tq, tk] = shape as number[];
-  if (data.byteLength !== layers * columns * tq * tk) {
-    throw new Error(`${data.byteLength} bytes do not match overview_shape ${shape.join("×")}`);
-  }
-  const scales = scale ? float32LE(scale as BinaryLike) : new Float32Array(0);
-  if (scales.length !== layers * columns) {
-    throw new Error(`overview_scale has ${scales.length} values, expected ${layers * columns}`);
-  }
-  return { layers, columns, tq, tk, data, scale: scales };
-}
-
-/** Validate the `meta` trait (null when absent); missing counts come from the tokens. */
-export function readMeta(raw: unknown, numQueries: number, numKeys: number): Meta | null {
-  if (!isRecord(raw) || Object.keys(raw).length === 0) return null;
-  const int = (v: unknown, fallback: number): number => (Number.isInteger(v) ? (v as number) : fallback);
-  const numLayers = int(raw.num_layers, 0);
-  const layerIndices =
-    Array.isArray(raw.layer_indices) && raw.layer_indices.every(Number.isInteger)
-      ? (raw.layer_indices as number[])
-      : Array.from({ length: numLayers }, (_, i) => i);
-  const kinds = ["self", "encoder", "decoder", "cross"] as const;
-  const model = isRecord(raw.model)
-    ? {
-        model_type: String(raw.model.model_type ?? ""),
-        architecture: String(raw.model.architecture ?? ""),
-        num_layers: int(raw.model.num_layers, numLayers),
-        num_heads: int(raw.model.num_heads, 0),
-        name: String(raw.model.name ?? ""),
-      }
-    : null;
-  return {
-    num_layers: numLayers || layerIndices.length,
-    num_heads: int(raw.num_heads, 0),
-    layer_indices: layerIndices,
-    num_queries: int(raw.num_queries, numQueries),
-    num_keys: int(raw.num_keys, numKeys),
-    causal: raw.causal === true,
-    kind: kinds.includes(raw.kind as (typeof kinds)[number]) ? (raw.kind as Meta["kind"]) : "self",
-    sections: stringList(raw.sections),
-    has_rollout: raw.has_rollout !== false,
-    model,
-    text: String(raw.text ?? ""),
-  };
-}
-
-/** Validate the `prediction` trait; null unless labels and probabilities line up. */
-export function readPrediction(raw: unknown): Prediction | null {
-  if (!isRecord(raw)) return null;
-  const labels = stringList(raw.labels);
-  const probabilities = Array.isArray(raw.probabilities) ? raw.probabilities.map(Number) : [];
-  if (labels.length === 0 || labels.length !== probabilities.length) return null;
-  return { labels, probabilities, label: String(raw.label ?? "") };
-}
-
-/** A valid `head` value: an integer below `numHeads` or an aggregate name, else 0. */
-export function readHead(raw: unknown, numHeads: number): HeadChoice {
-  if (typeof raw === "number" && Number.isInteger(raw) && raw >= 0 && raw < numHeads) return raw;
-  if (typeof raw === "string" && (AGGREGATES as readonly string[]).includes(raw)) return raw as HeadChoice;
-  return 0;
-}
-
-function readStatus(raw: unknown): Status {
-  return raw === "loading" || raw === "ready" || raw === "error" || raw === "empty" ? raw : "empty";
-}
-
-function stringList(raw: unknown): string[] {
-  return Array.isArray(raw) ? raw.map((t) => String(t)) : [];
-}
-
-function boolList(raw: unknown): boolean[] {
-  return Array.isArray(raw) ? raw.map((b) => b === true) : [];
-}
-
-function isRecord(value: unknown): value is Record<string, any> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
-function randomId(): string {
-  const c = (globalThis as { crypto?: Crypto }).crypto;
-  if (c && typeof c.randomUUID === "function") return c.randomUUID().slice(0, 8);
-  return Math.random().toString(36).slice(2, 10);
+/** A colour scale Python offers (`sqrt`, the protocol default, for anything else). */
+function readColorScale(raw: unknown, meta: Meta | null): ColorScale {
+  const offered = (meta?.vocabulary ?? FALLBACK_VOCABULARY).colorScales;
+  return offered.includes(raw as ColorScale) ? (raw as ColorScale) : "sqrt";
 }

@@ -8,11 +8,8 @@ import { thumbAt } from "./hittest";
 import { overviewLayout, pooledIndex, thumbRect, type OverviewLayout } from "./layout";
 import { rasterizeOverview } from "./raster";
 import { formatValue } from "./scale";
-import { AGGREGATES, type ColorScale, type HeadChoice, type Overview } from "./types";
-
-/** Column labels of the aggregate columns, in order. */
-const AGGREGATE_LABELS = ["mean", "max", "roll"];
-const AGGREGATE_NAMES = ["mean over heads", "max over heads", "attention rollout"];
+import type { ColorScale, HeadChoice, Overview } from "./types";
+import type { AggregateInfo, Vocabulary } from "./vocabulary";
 
 /** What the overview shows besides the thumbnails. */
 export interface OverviewContent {
@@ -24,13 +21,12 @@ export interface OverviewContent {
   numQueries: number;
   numKeys: number;
   causal: boolean;
-  /** False when rollout is undefined (cross-attention, or not every layer kept). */
-  hasRollout: boolean;
+  /** Why rollout is undefined (cross-attention, or not every layer kept); null where defined. */
+  rolloutProblem: string | null;
   scale: ColorScale;
+  /** Aggregate columns (names, labels) and the log scale's depth. */
+  vocabulary: Vocabulary;
 }
-
-/** Why the rollout column may be empty. */
-export const NO_ROLLOUT = "rollout needs self-attention of every layer from layer 0";
 
 export interface OverviewCallbacks {
   /** A thumbnail was chosen (click or arrow keys). */
@@ -38,14 +34,21 @@ export interface OverviewCallbacks {
   tooltip(lines: string[] | null, clientX: number, clientY: number): void;
 }
 
-/** Overview column of a head choice. */
-export function columnOf(head: HeadChoice, numHeads: number): number {
-  return typeof head === "number" ? head : numHeads + AGGREGATES.indexOf(head);
+/** Overview column of a head choice (-1 for an unknown aggregate). */
+export function columnOf(head: HeadChoice, numHeads: number, aggregates: readonly AggregateInfo[]): number {
+  if (typeof head === "number") return head;
+  const i = aggregates.findIndex((a) => a.name === head);
+  return i < 0 ? -1 : numHeads + i;
 }
 
 /** Head choice of an overview column. */
-export function headOfColumn(column: number, numHeads: number): HeadChoice {
-  return column < numHeads ? column : AGGREGATES[column - numHeads];
+export function headOfColumn(column: number, numHeads: number, aggregates: readonly AggregateInfo[]): HeadChoice {
+  return column < numHeads ? column : (aggregates[column - numHeads]?.name ?? column);
+}
+
+/** Whether `head` is the rollout column while rollout is undefined. */
+function unavailable(content: OverviewContent, head: HeadChoice): boolean {
+  return head === "rollout" && content.rolloutProblem !== null;
 }
 
 export class OverviewView {
@@ -116,7 +119,7 @@ export class OverviewView {
   setFocus(layer: number, head: HeadChoice): void {
     if (!this.content) return;
     const row = this.content.layerIndices.indexOf(layer);
-    const col = columnOf(head, this.content.numHeads);
+    const col = columnOf(head, this.content.numHeads, this.content.vocabulary.aggregates);
     const focus = row >= 0 && col >= 0 ? { row, col } : null;
     if (focus?.row === this.focus?.row && focus?.col === this.focus?.col) return;
     this.focus = focus;
@@ -151,6 +154,7 @@ export class OverviewView {
     const content = this.content as OverviewContent;
     const atlas = rasterizeOverview(content.overview, {
       scale: content.scale,
+      logDecades: content.vocabulary.logDecades,
       causal: content.causal ? { numQueries: content.numQueries, numKeys: content.numKeys } : null,
     });
     this.atlas = pixelCanvas(this.canvas.ownerDocument, atlas.pixels, atlas.width, atlas.height, this.atlas);
@@ -206,8 +210,8 @@ export class OverviewView {
 
   private pick(row: number, col: number): void {
     const content = this.content as OverviewContent;
-    const head = headOfColumn(col, content.numHeads);
-    if (head === "rollout" && !content.hasRollout) return;
+    const head = headOfColumn(col, content.numHeads, content.vocabulary.aggregates);
+    if (unavailable(content, head)) return;
     this.callbacks.pick(content.layerIndices[row], head);
   }
 
@@ -223,13 +227,14 @@ export class OverviewView {
     if (key === this.hovered) return;
     this.hovered = key;
     const layer = content.layerIndices[thumb.row];
-    const head = headOfColumn(thumb.col, content.numHeads);
-    const name = typeof head === "number" ? `head ${head}` : AGGREGATE_NAMES[AGGREGATES.indexOf(head)];
+    const aggregates = content.vocabulary.aggregates;
+    const head = headOfColumn(thumb.col, content.numHeads, aggregates);
+    const name =
+      typeof head === "number" ? `head ${head}` : (aggregates.find((a) => a.name === head)?.description ?? head);
     const max = content.overview.scale[thumb.row * content.overview.columns + thumb.col];
-    const lines =
-      head === "rollout" && !content.hasRollout
-        ? [`layer ${layer}, ${name}`, `not available: ${NO_ROLLOUT}`]
-        : [`layer ${layer}, ${name}`, `max ${formatValue(max, 3)}`, "click to focus"];
+    const lines = unavailable(content, head)
+      ? [`layer ${layer}, ${name}`, `not available: ${content.rolloutProblem}`]
+      : [`layer ${layer}, ${name}`, `max ${formatValue(max, 3)}`, "click to focus"];
     this.callbacks.tooltip(lines, event.clientX, event.clientY);
   }
 
@@ -254,7 +259,7 @@ export class OverviewView {
     const from = this.focus ?? { row: 0, col: 0 };
     const row = Math.min(layout.layers - 1, Math.max(0, from.row + move[0]));
     let col = Math.min(layout.columns - 1, Math.max(0, from.col + move[1]));
-    if (headOfColumn(col, content.numHeads) === "rollout" && !content.hasRollout) col = from.col;
+    if (unavailable(content, headOfColumn(col, content.numHeads, content.vocabulary.aggregates))) col = from.col;
     this.pick(row, col);
   }
 }
@@ -293,7 +298,7 @@ function paintOverview(
       ctx.fillText(String(col), cx, labelY);
       continue;
     }
-    const label = AGGREGATE_LABELS[col - layout.heads] ?? "";
+    const label = content.vocabulary.aggregates[col - layout.heads]?.label ?? "";
     if (layout.rotateAggregateLabels) {
       ctx.save();
       ctx.translate(cx, layout.top - 4);
@@ -313,7 +318,7 @@ function paintOverview(
   }
 
   const hatch = hatchPattern(ctx);
-  const rolloutColumn = content.hasRollout ? -1 : columnOf("rollout", content.numHeads);
+  const rolloutColumn = content.rolloutProblem === null ? -1 : columnOf("rollout", content.numHeads, content.vocabulary.aggregates);
   ctx.imageSmoothingEnabled = false;
   for (let row = 0; row < layout.layers; row++) {
     for (let col = 0; col < layout.columns; col++) {

@@ -65,8 +65,8 @@ export function rasterize(m: Matrix, options: RasterOptions, out?: Uint8ClampedA
 }
 
 /** The colour-table index of every uint8 thumbnail value 0..255 under `scale` (max = 255). */
-export function byteColorIndices(scale: ColorScale): Uint8Array {
-  const map = makeMapper(scale, 255);
+export function byteColorIndices(scale: ColorScale, logDecades: number): Uint8Array {
+  const map = makeMapper(scale, 255, logDecades);
   const out = new Uint8Array(256);
   for (let v = 0; v < 256; v++) out[v] = Math.min(colorIndex(map(v)), COLORMAP_SIZE - 1);
   return out;
@@ -82,6 +82,8 @@ export interface ThumbnailAtlas {
 /** Options of {@link rasterizeOverview}. */
 export interface OverviewRasterOptions {
   scale: ColorScale;
+  /** Depth of the log scale (`meta.vocabulary.log_decades`). */
+  logDecades: number;
   table?: ColorTable;
   /** Causal geometry of the full matrices (null for none). */
   causal?: { numQueries: number; numKeys: number } | null;
@@ -97,7 +99,7 @@ export function rasterizeOverview(overview: Overview, options: OverviewRasterOpt
   const height = layers * tq;
   const pixels = new Uint8ClampedArray(width * height * 4);
   const table = options.table ?? VIRIDIS;
-  const index = byteColorIndices(options.scale);
+  const index = byteColorIndices(options.scale, options.logDecades);
   const masked = options.causal ? pooledMask(tq, tk, options.causal.numQueries, options.causal.numKeys) : null;
   for (let l = 0; l < layers; l++) {
     for (let c = 0; c < columns; c++) {

@@ -4,15 +4,17 @@
  * All functions are pure: they never modify their inputs.
  */
 import type { ColorScale, Matrix } from "./types";
-
-/** The log scale spans this many decades below the maximum; smaller values clip to 0. */
-export const LOG_DECADES = 3;
+import { looksSpecial, type Vocabulary } from "./vocabulary";
 
 /** Maps a value to a colour position in [0, 1]. */
 export type ValueMapper = (value: number) => number;
 
-/** A mapper for `scale` over `[0, vmax]` (a non-positive or non-finite vmax maps all to 0). */
-export function makeMapper(scale: ColorScale, vmax: number): ValueMapper {
+/**
+ * A mapper for `scale` over `[0, vmax]` (a non-positive or non-finite vmax maps all to 0).
+ * The log scale spans `logDecades` decades below `vmax` (`meta.vocabulary.log_decades`);
+ * smaller values take the lowest colour.
+ */
+export function makeMapper(scale: ColorScale, vmax: number, logDecades: number): ValueMapper {
   if (!(vmax > 0) || !Number.isFinite(vmax)) return () => 0;
   const inv = 1 / vmax;
   switch (scale) {
@@ -21,9 +23,9 @@ export function makeMapper(scale: ColorScale, vmax: number): ValueMapper {
     case "sqrt":
       return (v) => (v > 0 ? Math.sqrt(Math.min(v * inv, 1)) : 0);
     case "log": {
-      const floor = vmax * 10 ** -LOG_DECADES;
+      const floor = vmax * 10 ** -logDecades;
       const logFloor = Math.log10(floor);
-      return (v) => (v > floor ? Math.min((Math.log10(v) - logFloor) / LOG_DECADES, 1) : 0);
+      return (v) => (v > floor ? Math.min((Math.log10(v) - logFloor) / logDecades, 1) : 0);
     }
   }
 }
@@ -101,24 +103,13 @@ export function keptIndices(hidden: readonly boolean[], n: number): Int32Array {
   return Int32Array.from(kept);
 }
 
-const SPECIAL_TOKEN = new RegExp(
-  "^(\\[(CLS|SEP|PAD|MASK|UNK|BOS|EOS)\\]|</?s>|<pad>|<unk>|<mask>|<bos>|<eos>|" +
-    "<\\|[a-z_]+\\|>|<\\|(begin|end|start)_of_[a-z_]+\\|>)$",
-  "i",
-);
-
-/** Whether a token's text looks like a special token ([CLS], </s>, <pad>, <|endoftext|> …). */
-export function looksSpecial(token: string): boolean {
-  return SPECIAL_TOKEN.test(token.trim());
-}
-
 /**
  * Per-token special flags: Python's `special` list when it matches the tokens, otherwise a
- * guess from the token text.
+ * guess from the token text with the vocabulary's special-token pattern.
  */
-export function specialFlags(tokens: readonly string[], flags: readonly boolean[]): boolean[] {
+export function specialFlags(tokens: readonly string[], flags: readonly boolean[], vocabulary: Vocabulary): boolean[] {
   if (flags.length === tokens.length) return flags.map(Boolean);
-  return tokens.map(looksSpecial);
+  return tokens.map((token) => looksSpecial(token, vocabulary));
 }
 
 /** Options of the display pipeline. */
@@ -196,12 +187,12 @@ export function niceStep(range: number, count: number): number {
 }
 
 /** Colour-bar ticks for `scale` over `[0, vmax]`: nice values, decades for log. */
-export function colorbarTicks(scale: ColorScale, vmax: number): Tick[] {
+export function colorbarTicks(scale: ColorScale, vmax: number, logDecades: number): Tick[] {
   if (!(vmax > 0) || !Number.isFinite(vmax)) return [{ value: 0, t: 0 }];
-  const map = makeMapper(scale, vmax);
+  const map = makeMapper(scale, vmax, logDecades);
   const values: number[] = [];
   if (scale === "log") {
-    const floor = vmax * 10 ** -LOG_DECADES;
+    const floor = vmax * 10 ** -logDecades;
     values.push(floor);
     for (let p = Math.ceil(Math.log10(floor) + 1e-9); 10 ** p < vmax * 0.75; p++) {
       if (10 ** p > floor * 1.5) values.push(10 ** p);

@@ -3,15 +3,16 @@
  * decoded, typed forms of the traits and messages described in PROTOCOL.md.
  */
 
-/** A focused head: a head number, or one of the aggregates over heads. */
-export type HeadChoice = number | Aggregate;
+import type { Vocabulary } from "./vocabulary";
 
-/** The aggregate columns of the overview, in their column order after the heads. */
-export type Aggregate = "mean" | "max" | "rollout";
-export const AGGREGATES: readonly Aggregate[] = ["mean", "max", "rollout"];
+/**
+ * A focused head: a head number, or the name of an aggregate over heads (the names come
+ * from Python in `meta.vocabulary.aggregates`).
+ */
+export type HeadChoice = number | string;
 
+/** The colour scales the mappers implement (Python's list says which to offer, in order). */
 export type ColorScale = "linear" | "sqrt" | "log";
-export const COLOR_SCALES: readonly ColorScale[] = ["linear", "sqrt", "log"];
 
 export type Direction = "from" | "to";
 
@@ -40,6 +41,10 @@ export interface Meta {
   sections: string[];
   /** Whether rollout exists (self-attention of every layer from layer 0). */
   has_rollout: boolean;
+  /** Why rollout is undefined (Python's words), null where it is defined. */
+  rollout_problem: string | null;
+  /** Names and constants shared with Python (aggregates, colour scales, …). */
+  vocabulary: Vocabulary;
   model: ModelInfo | null;
   text: string;
 }
@@ -69,7 +74,7 @@ export interface Stack {
 /** The overview thumbnails: uint8 values, shape `[layers, columns, tq, tk]`. */
 export interface Overview {
   readonly layers: number;
-  /** heads + 3 (mean, max, rollout). */
+  /** heads + one column per aggregate. */
   readonly columns: number;
   readonly tq: number;
   readonly tk: number;

@@ -1,7 +1,8 @@
 /**
  * The anywidget entry point (bundled to `attnviz_widget/static/widget.js`).
  *
- * `render({model, el})` draws one view of an `AttentionWidget` and returns its cleanup;
+ * The default export is anywidget's widget definition, `{ render }`, as anywidget ≥ 0.9
+ * recommends (a bundle that exports `render` by name is the deprecated form).
  * `mountStandalone(el, state)` draws the same widget without Jupyter, from embedded data.
  */
 import { App } from "./app";
@@ -9,7 +10,7 @@ import { ModelAdapter, type AdapterOptions, type AnyModelLike } from "./model";
 import { LocalModel, type StandaloneState } from "./standalone";
 
 /** anywidget's render hook: build the view in `el`; the returned function removes it. */
-export function render({ model, el }: { model: AnyModelLike; el: HTMLElement }, options?: AdapterOptions): () => void {
+function render({ model, el }: { model: AnyModelLike; el: HTMLElement }, options?: AdapterOptions): () => void {
   const adapter = new ModelAdapter(model, options);
   const app = new App(el, adapter);
   return () => {

@@ -1,9 +1,12 @@
 // @vitest-environment happy-dom
-import { afterEach, describe, expect, it } from "vitest";
-import { headAvailable, headName, isCross, scaleCaption } from "../src/app";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { HeatmapView } from "../src/heatmap";
+import { OverviewView } from "../src/overview";
+import { headAvailable, headName, headTitle, isCross, scaleCaption } from "../src/state";
 import { encodeFloat16Array } from "../src/float16";
 import { LocalModel } from "../src/standalone";
-import { mountStandalone, render } from "../src/widget";
+import widget, { mountStandalone } from "../src/widget";
+import { FALLBACK_VOCABULARY, readVocabulary } from "../src/vocabulary";
 import { traits } from "./fake-model";
 
 afterEach(() => document.body.replaceChildren());
@@ -42,7 +45,7 @@ describe("the widget (happy-dom, no canvas)", () => {
     await settle();
     expect(root.dataset.attnvizReady).toBe("true");
     expect([root.dataset.layer, root.dataset.head]).toEqual(["0", "0"]);
-    expect(root.querySelector(".attnviz-heatmap-title")!.textContent).toBe("Layer 0 \u00b7 head 0");
+    expect(root.querySelector(".attnviz-heatmap-title")!.textContent).toBe("Layer 0, head 0");
   });
 
   it("links hover, locks on click, unlocks on a second click or Escape", async () => {
@@ -73,7 +76,7 @@ describe("the widget (happy-dom, no canvas)", () => {
     expect(root.dataset.attnvizReady).toBe("false");
     await settle();
     expect(root.dataset.attnvizReady).toBe("true");
-    expect(root.querySelector(".attnviz-heatmap-title")!.textContent).toBe("Layer 1 \u00b7 max over heads");
+    expect(root.querySelector(".attnviz-heatmap-title")!.textContent).toBe("Layer 1, max over heads");
     model.set("selected_token", 3);
     expect(root.dataset.selectedToken).toBe("3");
   });
@@ -161,7 +164,7 @@ describe("the widget (happy-dom, no canvas)", () => {
   it("removes its DOM and every model listener on cleanup", async () => {
     const el = document.createElement("div");
     const model = new LocalModel({ ...traits(4, 2, 2), layers: layers(2, 2, 4) });
-    const cleanup = render({ model, el });
+    const cleanup = widget.render({ model, el });
     expect(model.listenerCount()).toBeGreaterThan(0);
     await settle();
     cleanup();
@@ -170,11 +173,89 @@ describe("the widget (happy-dom, no canvas)", () => {
   });
 });
 
+describe("the render pass", () => {
+  it("redraws only what a change touches", async () => {
+    const heatmapContent = vi.spyOn(HeatmapView.prototype, "setContent");
+    const overviewContent = vi.spyOn(OverviewView.prototype, "setContent");
+    const selection = vi.spyOn(HeatmapView.prototype, "setSelection");
+    try {
+      const { root, model } = mount();
+      await settle();
+      expect([heatmapContent.mock.calls.length, overviewContent.mock.calls.length]).toEqual([1, 1]);
+      const tokens = root.querySelectorAll(".attnviz-token");
+      for (const i of [1, 2, 3]) move(tokens[i]);
+      expect(root.dataset.selectedToken).toBe("3");
+      expect(selection.mock.calls.at(-1)?.[0]).toEqual({ query: 3, key: null, locked: false });
+      expect([heatmapContent.mock.calls.length, overviewContent.mock.calls.length]).toEqual([1, 1]); // hover: overlays only
+      model.set("row_normalize", true);
+      expect(heatmapContent.mock.calls.length).toBe(2); // a new display, same overview
+      model.set("data_version", 2);
+      await settle();
+      expect(overviewContent.mock.calls.length).toBe(2); // new data: everything
+    } finally {
+      vi.restoreAllMocks();
+    }
+  });
+
+  it("takes aggregates, labels and the rollout message from Python's meta", async () => {
+    const el = document.createElement("div");
+    document.body.appendChild(el);
+    const base = traits(4, 2, 2);
+    const meta = {
+      ...(base.meta as object),
+      has_rollout: false,
+      rollout_problem: "rollout needs every layer from layer 0 on",
+      vocabulary: {
+        aggregates: [
+          { name: "mean", label: "avg", title: "layer {layer}, average over heads", description: "average over heads" },
+          { name: "rollout", label: "roll", title: "rollout through layer {layer}", description: "rollout" },
+        ],
+        color_scales: ["sqrt", "log"],
+        log_decades: 2,
+        special_token_pattern: "^t1$",
+      },
+    };
+    const overview = new Uint8Array(2 * 4 * 4 * 4).fill(100);
+    const scale = new Float32Array(2 * 4).fill(0.5);
+    const state = {
+      ...base,
+      meta,
+      special: [],
+      key_special: [],
+      overview: new DataView(overview.buffer),
+      overview_shape: [2, 4, 4, 4],
+      overview_scale: new DataView(scale.buffer),
+      head: "mean",
+      layers: layers(2, 2, 4),
+    };
+    const { model } = mountStandalone(el, state);
+    await settle();
+    const root = el.querySelector<HTMLElement>(".attnviz-root")!;
+    expect(root.querySelector(".attnviz-heatmap-title")!.textContent).toBe("Layer 0, average over heads");
+    const head = root.querySelector<HTMLSelectElement>(".attnviz-head-select")!;
+    expect(Array.from(head.options).map((o) => o.value)).toEqual(["0", "1", "mean", "rollout"]);
+    const rollout = head.options[3];
+    expect([rollout.disabled, rollout.title]).toEqual([true, "rollout needs every layer from layer 0 on"]);
+    const scales = Array.from(root.querySelectorAll<HTMLButtonElement>(".attnviz-segmented button[data-value]"));
+    expect(scales.map((b) => b.dataset.value)).toEqual(["sqrt", "log", "from", "to"]);
+    // Python sent no special flags: the vocabulary's pattern decides ("t1" here, not [CLS])
+    const special = Array.from(root.querySelectorAll(".attnviz-token")).map((t) => t.classList.contains("attnviz-special"));
+    expect(special).toEqual([false, true, false, false]);
+    expect(model.get("head")).toBe("mean");
+  });
+});
+
 describe("app helpers", () => {
   it("names heads and scales", () => {
-    expect(headName(3)).toBe("head 3");
-    expect(headName("mean")).toBe("mean over heads");
-    expect(headName("rollout")).toBe("attention rollout");
+    const v = FALLBACK_VOCABULARY;
+    expect(headName(3, v)).toBe("head 3");
+    expect(headName("mean", v)).toBe("mean over heads");
+    expect(headName("rollout", v)).toBe("attention rollout");
+    expect(headTitle(2, 3, v)).toBe("Layer 2, head 3");
+    expect(headTitle(2, "rollout", v)).toBe("Rollout through layer 2");
+    const python = readVocabulary({ aggregates: [{ name: "mean", label: "m", title: "layer {layer}, average", description: "average" }] });
+    expect(headTitle(1, "mean", python)).toBe("Layer 1, average");
+    expect(headName("mean", python)).toBe("average");
     expect(scaleCaption({ colorScale: "log", rowNormalize: true })).toBe("log, row max = 1");
   });
 

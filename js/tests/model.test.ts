@@ -1,6 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { encodeFloat16Array } from "../src/float16";
-import { ModelAdapter, RequestError, decodeStack, readHead, readMeta, readOverview, readPrediction } from "../src/model";
+import { decodeStack, readHead, readMeta, readOverview, readPrediction } from "../src/decode";
+import { ModelAdapter, RequestError } from "../src/model";
+import { FALLBACK_VOCABULARY } from "../src/vocabulary";
 import { FakeModel, halfView, traits } from "./fake-model";
 
 describe("reading traits", () => {
@@ -30,10 +32,42 @@ describe("reading traits", () => {
     expect([meta.num_queries, meta.num_keys, meta.kind, meta.causal]).toEqual([5, 6, "self", false]);
     expect(readPrediction({ labels: ["a", "b"], probabilities: [0.3], label: "a" })).toBeNull();
     expect(readPrediction({ labels: ["a"], probabilities: [1], label: "a" })).toEqual({ labels: ["a"], probabilities: [1], label: "a" });
-    expect(readHead(3, 12)).toBe(3);
-    expect(readHead(12, 12)).toBe(0);
-    expect(readHead("rollout", 12)).toBe("rollout");
-    expect(readHead("bogus", 12)).toBe(0);
+    const aggregates = FALLBACK_VOCABULARY.aggregates;
+    expect(readHead(3, 12, aggregates)).toBe(3);
+    expect(readHead(12, 12, aggregates)).toBe(0);
+    expect(readHead("rollout", 12, aggregates)).toBe("rollout");
+    expect(readHead("bogus", 12, aggregates)).toBe(0);
+    expect(readHead("median", 12, [...aggregates, { name: "median", label: "med", title: "", description: "" }])).toBe("median");
+  });
+
+  it("reads the vocabulary and the rollout problem Python sends in meta", () => {
+    const meta = readMeta(
+      {
+        num_layers: 1,
+        num_heads: 2,
+        has_rollout: false,
+        rollout_problem: "rollout needs every layer from layer 0 on",
+        vocabulary: {
+          aggregates: [{ name: "mean", label: "avg", title: "layer {layer}, mean", description: "mean over heads" }],
+          color_scales: ["log", "linear", "cubic"],
+          log_decades: 4,
+          special_token_pattern: "^<x>$",
+        },
+      },
+      2,
+      2,
+    )!;
+    expect(meta.has_rollout).toBe(false);
+    expect(meta.rollout_problem).toBe("rollout needs every layer from layer 0 on");
+    expect(meta.vocabulary.aggregates.map((a) => a.label)).toEqual(["avg"]);
+    expect(meta.vocabulary.colorScales).toEqual(["log", "linear"]); // a scale JS cannot draw is dropped
+    expect(meta.vocabulary.logDecades).toBe(4);
+    expect(meta.vocabulary.specialToken.test("<X>")).toBe(true);
+    // a payload without them decodes with the fallbacks; a broken pattern keeps the fallback
+    const old = readMeta({ num_layers: 1, vocabulary: { special_token_pattern: "(" } }, 2, 2)!;
+    expect([old.has_rollout, old.rollout_problem]).toEqual([true, null]);
+    expect(old.vocabulary.specialToken).toBe(FALLBACK_VOCABULARY.specialToken);
+    expect(old.vocabulary.aggregates).toBe(FALLBACK_VOCABULARY.aggregates);
   });
 
   it("reads a whole data set and the view state", () => {

@@ -11,7 +11,7 @@ describe("rasterize", () => {
   const matrix: Matrix = { rows: 2, cols: 2, data: Float32Array.from([0, 0.5, 1, 0.25]) };
 
   it("colours the maximum with the top of the map and zero with the bottom", () => {
-    const pixels = rasterize(matrix, { mapper: makeMapper("linear", 1) });
+    const pixels = rasterize(matrix, { mapper: makeMapper("linear", 1, 3) });
     expect(pixels.length).toBe(16);
     expect(rgba(pixels, 0)).toEqual(viridis(0));
     expect(rgba(pixels, 1)).toEqual(viridis(128));
@@ -21,14 +21,14 @@ describe("rasterize", () => {
 
   it("reuses an output buffer that is large enough", () => {
     const out = new Uint8ClampedArray(64);
-    expect(rasterize(matrix, { mapper: makeMapper("linear", 1) }, out)).toBe(out);
+    expect(rasterize(matrix, { mapper: makeMapper("linear", 1, 3) }, out)).toBe(out);
   });
 
   it("leaves causally masked cells fully transparent and others opaque", () => {
     const n = 4;
     const lower: Matrix = { rows: n, cols: n, data: new Float32Array(n * n) };
     const causal = { rowIndex: identityIndex(n), colIndex: identityIndex(n), offset: 0 };
-    const pixels = rasterize(lower, { mapper: makeMapper("sqrt", 1), causal });
+    const pixels = rasterize(lower, { mapper: makeMapper("sqrt", 1, 3), causal });
     for (let q = 0; q < n; q++) {
       for (let k = 0; k < n; k++) {
         expect(pixels[4 * (q * n + k) + 3]).toBe(k > q ? 0 : 255);
@@ -43,7 +43,7 @@ describe("rasterize", () => {
     // displayed rows are queries 1 and 3, columns are keys 0 and 2
     const m: Matrix = { rows: 2, cols: 2, data: Float32Array.from([1, 1, 1, 1]) };
     const causal = { rowIndex: Int32Array.from([1, 3]), colIndex: Int32Array.from([0, 2]), offset: 0 };
-    const pixels = rasterize(m, { mapper: makeMapper("linear", 1), causal });
+    const pixels = rasterize(m, { mapper: makeMapper("linear", 1, 3), causal });
     expect([pixels[3], pixels[7], pixels[11], pixels[15]]).toEqual([255, 0, 255, 255]);
   });
 
@@ -67,7 +67,7 @@ describe("overview atlas", () => {
   };
 
   it("packs thumbnails side by side, each relative to its own maximum", () => {
-    const atlas = rasterizeOverview(overview, { scale: "linear" });
+    const atlas = rasterizeOverview(overview, { scale: "linear", logDecades: 3 });
     expect([atlas.width, atlas.height]).toEqual([4, 2]);
     const at = (x: number, y: number): number[] => rgba(atlas.pixels, y * atlas.width + x);
     expect(at(0, 0)).toEqual(viridis(255));
@@ -78,7 +78,7 @@ describe("overview atlas", () => {
   });
 
   it("leaves zero blocks above the causal diagonal transparent", () => {
-    const atlas = rasterizeOverview(overview, { scale: "linear", causal: { numQueries: 2, numKeys: 2 } });
+    const atlas = rasterizeOverview(overview, { scale: "linear", logDecades: 3, causal: { numQueries: 2, numKeys: 2 } });
     expect(atlas.pixels[4 * 1 + 3]).toBe(0); // (0, 1) in thumbnail 0: masked and zero
     expect(atlas.pixels[4 * 2 + 3]).toBe(255); // thumbnail 1, (0, 0): visible zero
     expect(atlas.pixels[4 * 3 + 3]).toBe(255); // thumbnail 1, (0, 1): masked position but non-zero
@@ -86,7 +86,7 @@ describe("overview atlas", () => {
 
   it("maps bytes monotonically for every scale", () => {
     for (const scale of ["linear", "sqrt", "log"] as const) {
-      const index = byteColorIndices(scale);
+      const index = byteColorIndices(scale, 3);
       expect(index[0]).toBe(0);
       expect(index[255]).toBe(255);
       for (let v = 1; v < 256; v++) expect(index[v]).toBeGreaterThanOrEqual(index[v - 1]);

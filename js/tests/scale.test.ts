@@ -1,10 +1,8 @@
 import { describe, expect, it } from "vitest";
 import {
-  LOG_DECADES,
   colorbarTicks,
   formatValue,
   keptIndices,
-  looksSpecial,
   makeMapper,
   maxValue,
   niceStep,
@@ -14,6 +12,16 @@ import {
   specialFlags,
 } from "../src/scale";
 import type { Matrix } from "../src/types";
+import { looksSpecial, readVocabulary } from "../src/vocabulary";
+
+/** The vocabulary as Python sends it (attnviz_widget/vocabulary.py). */
+const PYTHON = readVocabulary({
+  log_decades: 3,
+  special_token_pattern:
+    "^(\\[(CLS|SEP|PAD|MASK|UNK|BOS|EOS)\\]|</?s>|<pad>|<unk>|<mask>|<bos>|<eos>|" +
+    "<\\|[a-z_]+\\|>|<\\|(begin|end|start)_of_[a-z_]+\\|>)$",
+});
+const LOG_DECADES = PYTHON.logDecades;
 
 const m = (rows: number, cols: number, values: number[]): Matrix => ({ rows, cols, data: Float32Array.from(values) });
 
@@ -25,7 +33,7 @@ function rowSums(matrix: Matrix): number[] {
 
 describe("makeMapper", () => {
   it("linear maps 0..vmax onto 0..1 and clamps", () => {
-    const map = makeMapper("linear", 0.5);
+    const map = makeMapper("linear", 0.5, 3);
     expect(map(0)).toBe(0);
     expect(map(0.25)).toBe(0.5);
     expect(map(0.5)).toBe(1);
@@ -34,14 +42,14 @@ describe("makeMapper", () => {
   });
 
   it("sqrt lifts small values", () => {
-    const map = makeMapper("sqrt", 1);
+    const map = makeMapper("sqrt", 1, 3);
     expect(map(0.25)).toBeCloseTo(0.5);
     expect(map(0.01)).toBeCloseTo(0.1);
     expect(map(1)).toBe(1);
   });
 
   it("log spans LOG_DECADES decades below the maximum", () => {
-    const map = makeMapper("log", 0.8);
+    const map = makeMapper("log", 0.8, 3);
     expect(map(0.8)).toBeCloseTo(1);
     expect(map(0.08)).toBeCloseTo(1 - 1 / LOG_DECADES);
     expect(map(0.8e-3)).toBe(0);
@@ -49,8 +57,17 @@ describe("makeMapper", () => {
     expect(map(0)).toBe(0);
   });
 
+  it("takes the log scale's depth from the vocabulary", () => {
+    const four = makeMapper("log", 1, 4);
+    expect(four(1e-3)).toBeCloseTo(0.25);
+    expect(four(1e-4)).toBe(0);
+    expect(makeMapper("log", 1, 3)(1e-3)).toBe(0);
+    const ticks = colorbarTicks("log", 1, 4).map((t) => t.value);
+    expect(ticks[0]).toBeCloseTo(1e-4);
+  });
+
   it("maps everything to 0 without a positive maximum", () => {
-    for (const vmax of [0, -1, NaN, Infinity]) expect(makeMapper("sqrt", vmax)(0.3)).toBe(0);
+    for (const vmax of [0, -1, NaN, Infinity]) expect(makeMapper("sqrt", vmax, 3)(0.3)).toBe(0);
   });
 });
 
@@ -71,14 +88,14 @@ describe("row normalisation", () => {
 describe("special tokens", () => {
   it("recognises common special tokens by text", () => {
     for (const t of ["[CLS]", "[SEP]", "[PAD]", "<s>", "</s>", "<pad>", "<|endoftext|>", "<|begin_of_text|>"]) {
-      expect(looksSpecial(t)).toBe(true);
+      expect(looksSpecial(t, PYTHON)).toBe(true);
     }
-    for (const t of ["the", "[", "<b>", "s", "CLS"]) expect(looksSpecial(t)).toBe(false);
+    for (const t of ["the", "[", "<b>", "s", "CLS"]) expect(looksSpecial(t, PYTHON)).toBe(false);
   });
 
   it("prefers Python's flags and falls back to the text", () => {
-    expect(specialFlags(["a", "[CLS]"], [true, false])).toEqual([true, false]);
-    expect(specialFlags(["[CLS]", "a", "[SEP]"], [])).toEqual([true, false, true]);
+    expect(specialFlags(["a", "[CLS]"], [true, false], PYTHON)).toEqual([true, false]);
+    expect(specialFlags(["[CLS]", "a", "[SEP]"], [], PYTHON)).toEqual([true, false, true]);
     expect(Array.from(keptIndices([true, false, true, false], 4))).toEqual([1, 3]);
   });
 });
@@ -130,26 +147,26 @@ describe("prepareDisplay", () => {
 
 describe("colour bar ticks", () => {
   it("gives nice linear ticks ending at vmax", () => {
-    const ticks = colorbarTicks("linear", 0.8);
+    const ticks = colorbarTicks("linear", 0.8, LOG_DECADES);
     expect(ticks.map((t) => t.value)).toEqual([0, 0.2, 0.4, 0.6, 0.8]);
     expect(ticks.map((t) => t.t)).toEqual([0, 0.25, 0.5, 0.75, 1]);
   });
 
   it("places sqrt ticks by the square root", () => {
-    const ticks = colorbarTicks("sqrt", 1);
+    const ticks = colorbarTicks("sqrt", 1, LOG_DECADES);
     const quarter = ticks.find((t) => Math.abs(t.value - 0.2) < 1e-9);
     expect(quarter?.t).toBeCloseTo(Math.sqrt(0.2));
     expect(ticks[ticks.length - 1]).toEqual({ value: 1, t: 1 });
   });
 
   it("gives decades for log", () => {
-    const ticks = colorbarTicks("log", 1);
+    const ticks = colorbarTicks("log", 1, LOG_DECADES);
     expect(ticks.map((t) => t.value)).toEqual([0.001, 0.01, 0.1, 1]);
     for (const t of ticks) expect(t.t).toBeGreaterThanOrEqual(0);
   });
 
   it("copes with an all-zero matrix", () => {
-    expect(colorbarTicks("sqrt", 0)).toEqual([{ value: 0, t: 0 }]);
+    expect(colorbarTicks("sqrt", 0, LOG_DECADES)).toEqual([{ value: 0, t: 0 }]);
   });
 
   it("uses 1-2-5 steps", () => {

@@ -61,11 +61,11 @@ describe("TokenView", () => {
   it("shades tokens by weight and clears the shading", () => {
     const { host, v } = view(["a", "b", "c"]);
     const spans = host.querySelectorAll<HTMLElement>(".attnviz-token");
-    v.setShading("key", Float32Array.from([1, 0, NaN]), makeMapper("linear", 1));
+    v.setShading("key", Float32Array.from([1, 0, NaN]), makeMapper("linear", 1, 3));
     expect(spans[0].style.backgroundColor).not.toBe("");
     expect(spans[1].style.backgroundColor).toBe("");
     expect(spans[2].style.backgroundColor).toBe("");
-    v.setShading("key", null, makeMapper("linear", 1));
+    v.setShading("key", null, makeMapper("linear", 1, 3));
     expect(spans[0].style.backgroundColor).toBe("");
   });
 
@@ -74,7 +74,7 @@ describe("TokenView", () => {
     const tooltip = vi.fn();
     const v = new TokenView(host, { hover: vi.fn(), click: vi.fn(), tooltip });
     v.setContent({ queries: ["a", "<b>"], keys: null, querySpecial: [false, false], keySpecial: [false, false] });
-    v.setShading("key", Float32Array.from([0.25, 0.75]), makeMapper("linear", 1));
+    v.setShading("key", Float32Array.from([0.25, 0.75]), makeMapper("linear", 1, 3));
     const spans = host.querySelectorAll<HTMLElement>(".attnviz-token");
     spans[1].dispatchEvent(new MouseEvent("mousemove", { bubbles: true }));
     expect(tooltip).toHaveBeenLastCalledWith(null, 0, 0); // not locked: hover selects instead
@@ -90,7 +90,7 @@ describe("TokenView", () => {
     expect(rows[1].querySelectorAll(".attnviz-token")).toHaveLength(3);
     rows[1].querySelectorAll<HTMLElement>(".attnviz-token")[2].dispatchEvent(new MouseEvent("mousemove", { bubbles: true }));
     expect(callbacks.hover).toHaveBeenLastCalledWith(2, "key");
-    v.setShading("key", Float32Array.from([0, 0, 1]), makeMapper("linear", 1));
+    v.setShading("key", Float32Array.from([0, 0, 1]), makeMapper("linear", 1, 3));
     expect(rows[1].querySelectorAll<HTMLElement>(".attnviz-token")[2].style.backgroundColor).not.toBe("");
     expect(rows[0].querySelectorAll<HTMLElement>(".attnviz-token")[0].style.backgroundColor).toBe("");
   });
@@ -116,13 +116,13 @@ describe("TokenView", () => {
       const bottom = window.innerHeight;
       row.getBoundingClientRect = box(bottom - 40, 40);
       [0, 0, 1, 5].forEach((line, i) => (spans[i].getBoundingClientRect = box(bottom - 40 + 20 * line, 18)));
-      v.setShading("key", Float32Array.from([1, 1, 1, 1]), makeMapper("linear", 1));
+      v.setShading("key", Float32Array.from([1, 1, 1, 1]), makeMapper("linear", 1, 3));
       expect(Array.from(spans, (s) => s.style.backgroundColor !== "")).toEqual([true, true, true, false]);
       vi.advanceTimersByTime(OFFSCREEN_DELAY_MS);
       expect(spans[3].style.backgroundColor).not.toBe("");
       // a new shading before the delay replaces the pending one
-      v.setShading("key", Float32Array.from([0, 0, 0, 0.5]), makeMapper("linear", 1));
-      v.setShading("key", null, makeMapper("linear", 1));
+      v.setShading("key", Float32Array.from([0, 0, 0, 0.5]), makeMapper("linear", 1, 3));
+      v.setShading("key", null, makeMapper("linear", 1, 3));
       expect(spans[0].style.backgroundColor).toBe("");
       vi.advanceTimersByTime(OFFSCREEN_DELAY_MS);
       expect(Array.from(spans, (s) => s.style.backgroundColor)).toEqual(["", "", "", ""]);

@@ -4,6 +4,9 @@ import { Controls, parseHead } from "../src/controls";
 import { exportFileName } from "../src/export";
 import { PredictionView, predictionRows } from "../src/prediction";
 import type { ViewState } from "../src/types";
+import { FALLBACK_VOCABULARY, readVocabulary } from "../src/vocabulary";
+
+const vocabulary = FALLBACK_VOCABULARY;
 
 afterEach(() => document.body.replaceChildren());
 
@@ -26,7 +29,7 @@ describe("Controls", () => {
     const changes: unknown[] = [];
     let exports = 0;
     const controls = new Controls(host, { change: (p) => changes.push(p), exportPng: () => exports++ });
-    controls.update({ view: state, layerIndices: [0, 2, 4], numHeads: 2, sections: ["encoder", "decoder", "cross"], hasRollout: true, canExport: true });
+    controls.update({ view: state, layerIndices: [0, 2, 4], numHeads: 2, sections: ["encoder", "decoder", "cross"], rolloutProblem: null, vocabulary, canExport: true });
     const layer = host.querySelector<HTMLSelectElement>(".attnviz-layer-select")!;
     const head = host.querySelector<HTMLSelectElement>(".attnviz-head-select")!;
     expect(Array.from(layer.options).map((o) => o.value)).toEqual(["0", "2", "4"]);
@@ -45,18 +48,41 @@ describe("Controls", () => {
     expect(changes).toEqual([{ layer: 4 }, { head: 1 }, { colorScale: "log" }, { direction: "to" }]);
     expect(exports).toBe(1);
 
-    controls.update({ view: { ...state, colorScale: "log" }, layerIndices: [0, 2, 4], numHeads: 2, sections: ["encoder"], hasRollout: false, canExport: false });
+    controls.update({ view: { ...state, colorScale: "log" }, layerIndices: [0, 2, 4], numHeads: 2, sections: ["encoder"], rolloutProblem: "rollout needs every layer from layer 0 on", vocabulary, canExport: false });
     expect(host.querySelector('button[data-value="log"]')!.getAttribute("aria-pressed")).toBe("true");
     expect(host.querySelector<HTMLButtonElement>(".attnviz-export")!.disabled).toBe(true);
-    expect(host.querySelector<HTMLOptionElement>('.attnviz-head-select option[value="rollout"]')!.disabled).toBe(true);
+    const rollout = host.querySelector<HTMLOptionElement>('.attnviz-head-select option[value="rollout"]')!;
+    expect(rollout.disabled).toBe(true);
+    expect(rollout.title).toBe("rollout needs every layer from layer 0 on");
     expect(host.querySelector<HTMLSelectElement>(".attnviz-section-select")!.closest("label")!.hidden).toBe(true);
     controls.destroy();
     expect(host.children).toHaveLength(0);
   });
 
+  it("offers the aggregates and colour scales Python sends, in its order", () => {
+    const host = document.createElement("div");
+    const changes: unknown[] = [];
+    const controls = new Controls(host, { change: (p) => changes.push(p), exportPng: () => undefined });
+    const python = readVocabulary({
+      aggregates: [{ name: "max", label: "max", title: "layer {layer}, max", description: "max over heads" }],
+      color_scales: ["log", "linear"],
+      log_decades: 4,
+    });
+    controls.update({ view: state, layerIndices: [0], numHeads: 1, sections: [], rolloutProblem: null, vocabulary: python, canExport: true });
+    const head = host.querySelector<HTMLSelectElement>(".attnviz-head-select")!;
+    expect(Array.from(head.options).map((o) => o.value)).toEqual(["0", "max"]);
+    const scales = Array.from(host.querySelectorAll<HTMLButtonElement>(".attnviz-segmented button")).slice(0, 2);
+    expect(scales.map((b) => b.dataset.value)).toEqual(["log", "linear"]);
+    expect(scales[0].title).toMatch(/over 4 decades/);
+    scales[1].click();
+    head.value = "max";
+    head.dispatchEvent(new Event("change"));
+    expect(changes).toEqual([{ colorScale: "linear" }, { head: "max" }]);
+  });
+
   it("parses head values", () => {
-    expect(parseHead("3")).toBe(3);
-    expect(parseHead("rollout")).toBe("rollout");
+    expect(parseHead("3", vocabulary.aggregates)).toBe(3);
+    expect(parseHead("rollout", vocabulary.aggregates)).toBe("rollout");
   });
 });
 

@@ -235,7 +235,7 @@ def test_renders_links_and_isolates_two_widgets(page: tuple[Any, PageProblems]) 
         overview.click(position={"x": x, "y": y})
         assert (attr(pg, "a", "data-layer"), attr(pg, "a", "data-head")) == ("1", head)
         wait_ready(pg, "a")
-    assert pg.inner_text(f"{root('a')} .attnviz-heatmap-title") == "Layer 1 · attention rollout"
+    assert pg.inner_text(f"{root('a')} .attnviz-heatmap-title") == "Rollout through layer 1"  # as the plots title it
     rollout = canvas_pixels(pg, f"{root('a')} .attnviz-heatmap")
     assert rollout["colours"] > 20, rollout
     assert (attr(pg, "b", "data-layer"), attr(pg, "b", "data-head")) == ("0", "0")
@@ -282,6 +282,18 @@ def test_renders_links_and_isolates_two_widgets(page: tuple[Any, PageProblems]) 
     assert attr(pg, "b", "data-selected-token") == "4"
 
     assert problems.dialogs == []
+    assert problems.errors == []
+
+
+def test_bundle_exports_the_widget_the_way_anywidget_recommends(page: tuple[Any, PageProblems]) -> None:
+    """A default export with ``render`` and no named ``render``: anywidget 0.11 warns about the latter."""
+    pg, problems = page
+    exports = pg.evaluate(
+        """() => import("/attnviz_widget/static/widget.js").then((m) => ({
+            names: Object.keys(m).sort(), render: typeof m.default.render }))"""
+    )
+    assert exports == {"names": ["default", "mountStandalone"], "render": "function"}, exports
+    assert "export function render" not in BUNDLE.read_text()
     assert problems.errors == []
 
 

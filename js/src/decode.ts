@@ -1,0 +1,116 @@
+/**
+ * Decoders of the traits and replies of PROTOCOL.md: each validates one raw value from
+ * anywidget (JSON, DataView buffers) and returns its typed form, or throws / falls back with
+ * a clear message. Pure functions: no model, no DOM.
+ */
+import { bytesOf, float32LE, uint16LE, type BinaryLike } from "./buffers";
+import { decodeFloat16 } from "./float16";
+import type { HeadChoice, Meta, Overview, Prediction, Stack, Status } from "./types";
+import { readVocabulary, type AggregateInfo } from "./vocabulary";
+
+/** Decode a `layer` / `rollout` answer: one float16 buffer of shape `[n, Q, K]`. */
+export function decodeStack(msg: Record<string, unknown>, buffers: unknown): Stack {
+  if (msg.dtype !== "float16") throw new Error(`unsupported dtype ${String(msg.dtype)}`);
+  const shape = msg.shape;
+  if (!Array.isArray(shape) || shape.length !== 3 || !shape.every((d) => Number.isInteger(d) && d >= 0)) {
+    throw new Error(`bad shape ${JSON.stringify(shape)}`);
+  }
+  const list = Array.isArray(buffers) ? buffers : [];
+  if (list.length !== 1) throw new Error(`expected exactly one buffer, got ${list.length}`);
+  const [n, rows, cols] = shape as number[];
+  const halves = uint16LE(list[0] as BinaryLike);
+  if (halves.length !== n * rows * cols) {
+    throw new Error(`buffer holds ${halves.length} values, shape ${shape.join("×")} needs ${n * rows * cols}`);
+  }
+  return { n, rows, cols, data: decodeFloat16(halves) };
+}
+
+/** Decode the overview traits; null when there is none. Throws on inconsistent payloads. */
+export function readOverview(bytes: unknown, shape: unknown, scale: unknown): Overview | null {
+  if (bytes === null || bytes === undefined) return null;
+  const data = bytesOf(bytes as BinaryLike);
+  if (data.byteLength === 0) return null;
+  if (!Array.isArray(shape) || shape.length !== 4 || !shape.every((d) => Number.isInteger(d) && d > 0)) {
+    throw new Error(`bad overview_shape ${JSON.stringify(shape)}`);
+  }
+  const [layers, columns, tq, tk] = shape as number[];
+  if (data.byteLength !== layers * columns * tq * tk) {
+    throw new Error(`${data.byteLength} bytes do not match overview_shape ${shape.join("×")}`);
+  }
+  const scales = scale ? float32LE(scale as BinaryLike) : new Float32Array(0);
+  if (scales.length !== layers * columns) {
+    throw new Error(`overview_scale has ${scales.length} values, expected ${layers * columns}`);
+  }
+  return { layers, columns, tq, tk, data, scale: scales };
+}
+
+/** Validate the `meta` trait (null when absent); missing counts come from the tokens. */
+export function readMeta(raw: unknown, numQueries: number, numKeys: number): Meta | null {
+  if (!isRecord(raw) || Object.keys(raw).length === 0) return null;
+  const int = (v: unknown, fallback: number): number => (Number.isInteger(v) ? (v as number) : fallback);
+  const numLayers = int(raw.num_layers, 0);
+  const layerIndices =
+    Array.isArray(raw.layer_indices) && raw.layer_indices.every(Number.isInteger)
+      ? (raw.layer_indices as number[])
+      : Array.from({ length: numLayers }, (_, i) => i);
+  const kinds = ["self", "encoder", "decoder", "cross"] as const;
+  // rollout is defined unless Python says otherwise (`has_rollout: false` or a problem text)
+  const hasRollout = raw.has_rollout !== false && (raw.rollout_problem === undefined || raw.rollout_problem === null);
+  const model = isRecord(raw.model)
+    ? {
+        model_type: String(raw.model.model_type ?? ""),
+        architecture: String(raw.model.architecture ?? ""),
+        num_layers: int(raw.model.num_layers, numLayers),
+        num_heads: int(raw.model.num_heads, 0),
+        name: String(raw.model.name ?? ""),
+      }
+    : null;
+  return {
+    num_layers: numLayers || layerIndices.length,
+    num_heads: int(raw.num_heads, 0),
+    layer_indices: layerIndices,
+    num_queries: int(raw.num_queries, numQueries),
+    num_keys: int(raw.num_keys, numKeys),
+    causal: raw.causal === true,
+    kind: kinds.includes(raw.kind as (typeof kinds)[number]) ? (raw.kind as Meta["kind"]) : "self",
+    sections: stringList(raw.sections),
+    has_rollout: hasRollout,
+    rollout_problem: hasRollout ? null : typeof raw.rollout_problem === "string" ? raw.rollout_problem : "rollout is undefined for this data",
+    vocabulary: readVocabulary(raw.vocabulary),
+    model,
+    text: String(raw.text ?? ""),
+  };
+}
+
+/** Validate the `prediction` trait; null unless labels and probabilities line up. */
+export function readPrediction(raw: unknown): Prediction | null {
+  if (!isRecord(raw)) return null;
+  const labels = stringList(raw.labels);
+  const probabilities = Array.isArray(raw.probabilities) ? raw.probabilities.map(Number) : [];
+  if (labels.length === 0 || labels.length !== probabilities.length) return null;
+  return { labels, probabilities, label: String(raw.label ?? "") };
+}
+
+/** A valid `head` value: an integer below `numHeads` or the name of one of `aggregates`, else 0. */
+export function readHead(raw: unknown, numHeads: number, aggregates: readonly AggregateInfo[]): HeadChoice {
+  if (typeof raw === "number" && Number.isInteger(raw) && raw >= 0 && raw < numHeads) return raw;
+  if (typeof raw === "string" && aggregates.some((a) => a.name === raw)) return raw;
+  return 0;
+}
+
+/** A valid `status` value ("empty" for anything else). */
+export function readStatus(raw: unknown): Status {
+  return raw === "loading" || raw === "ready" || raw === "error" || raw === "empty" ? raw : "empty";
+}
+
+export function stringList(raw: unknown): string[] {
+  return Array.isArray(raw) ? raw.map((t) => String(t)) : [];
+}
+
+export function boolList(raw: unknown): boolean[] {
+  return Array.isArray(raw) ? raw.map((b) => b === true) : [];
+}
+
+export function isRecord(value: unknown): value is Record<string, any> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}

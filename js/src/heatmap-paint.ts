@@ -1,0 +1,175 @@
+/**
+ * Drawing of the focused heatmap on a 2D context: labels, cells (scaled from the rasterised
+ * backing canvas), colour bar, and the selection overlay. Stateless: the view in
+ * `heatmap.ts` decides when to call these.
+ */
+import { font, hatchPattern, renderChip, type Theme } from "./canvas";
+import { COLORMAP_SIZE, VIRIDIS } from "./colormap";
+import type { Cell } from "./hittest";
+import { LABEL_FONT_PX, labelIndices, truncateLabel, type HeatmapLayout } from "./layout";
+import { colorbarTicks, formatValue, type DisplayMatrix } from "./scale";
+import type { ColorScale, Matrix } from "./types";
+
+/** What the heatmap shows. Token indices are original (before hiding special tokens). */
+export interface HeatmapContent {
+  display: DisplayMatrix;
+  /** The matrix before hiding and normalisation, for raw values in the tooltip. */
+  source: Matrix;
+  rowLabels: readonly string[];
+  colLabels: readonly string[];
+  rowSpecial: readonly boolean[];
+  colSpecial: readonly boolean[];
+  /** Draw the causal mask (keys after the query) as hatched, empty cells. */
+  causal: boolean;
+  scale: ColorScale;
+  /** Depth of the log scale (`meta.vocabulary.log_decades`). */
+  logDecades: number;
+  /** Caption of the colour bar, e.g. "sqrt" or "sqrt, row max". */
+  scaleCaption: string;
+}
+
+/** Canvas of one rasterised matrix with the index maps that go with it. */
+export interface Raster {
+  backing: HTMLCanvasElement;
+  rowOfQuery: Int32Array;
+  colOfKey: Int32Array;
+}
+
+export function quote(token: string | undefined): string {
+  return `\u201c${token ?? ""}\u201d`;
+}
+
+/** Draw labels, the (hatched-under) heatmap and the colour bar for `layout`. */
+export function paintHeatmap(
+  ctx: CanvasRenderingContext2D,
+  layout: HeatmapLayout,
+  content: HeatmapContent,
+  raster: Raster,
+  theme: Theme,
+): void {
+  const { grid } = layout;
+  const { rowIndex, colIndex } = content.display;
+  ctx.font = font(LABEL_FONT_PX, theme.fontFamily);
+  ctx.textBaseline = "middle";
+
+  // row (query) labels, right-aligned left of the grid
+  ctx.textAlign = "right";
+  for (const r of labelIndices(layout.rows, layout.rowLabelStep)) {
+    const q = rowIndex[r];
+    ctx.fillStyle = content.rowSpecial[q] ? theme.muted : theme.fg;
+    ctx.fillText(truncateLabel(content.rowLabels[q] ?? ""), grid.x - 6, grid.y + (r + 0.5) * layout.cellH);
+  }
+  // column (key) labels, vertical above the grid
+  ctx.textAlign = "left";
+  for (const c of labelIndices(layout.cols, layout.colLabelStep)) {
+    const k = colIndex[c];
+    ctx.save();
+    ctx.translate(grid.x + (c + 0.5) * layout.cellW, grid.y - 6);
+    ctx.rotate(-Math.PI / 2);
+    ctx.fillStyle = content.colSpecial[k] ? theme.muted : theme.fg;
+    ctx.fillText(truncateLabel(content.colLabels[k] ?? ""), 0, 0);
+    ctx.restore();
+  }
+
+  if (content.causal) {
+    ctx.fillStyle = hatchPattern(ctx);
+    ctx.fillRect(grid.x, grid.y, grid.w, grid.h);
+  }
+  ctx.imageSmoothingEnabled = false;
+  ctx.drawImage(raster.backing, 0, 0, layout.cols, layout.rows, grid.x, grid.y, grid.w, grid.h);
+  ctx.strokeStyle = theme.muted;
+  ctx.globalAlpha = 0.5;
+  ctx.lineWidth = 1;
+  ctx.strokeRect(grid.x - 0.5, grid.y - 0.5, grid.w + 1, grid.h + 1);
+  ctx.globalAlpha = 1;
+
+  paintColorbar(ctx, layout, content, theme);
+}
+
+function paintColorbar(ctx: CanvasRenderingContext2D, layout: HeatmapLayout, content: HeatmapContent, theme: Theme): void {
+  const bar = layout.colorbar;
+  const steps = Math.max(1, Math.round(bar.h));
+  for (let i = 0; i < steps; i++) {
+    const t = 1 - (i + 0.5) / steps;
+    const k = 4 * Math.min(COLORMAP_SIZE - 1, Math.floor(t * COLORMAP_SIZE));
+    ctx.fillStyle = `rgb(${VIRIDIS[k]}, ${VIRIDIS[k + 1]}, ${VIRIDIS[k + 2]})`;
+    ctx.fillRect(bar.x, bar.y + (i * bar.h) / steps, bar.w, bar.h / steps + 0.5);
+  }
+  ctx.strokeStyle = theme.muted;
+  ctx.lineWidth = 1;
+  ctx.strokeRect(bar.x - 0.5, bar.y - 0.5, bar.w + 1, bar.h + 1);
+  ctx.fillStyle = theme.fg;
+  ctx.font = font(LABEL_FONT_PX, theme.fontFamily);
+  ctx.textAlign = "left";
+  ctx.textBaseline = "middle";
+  let lastY = Infinity;
+  const ticks = colorbarTicks(content.scale, content.display.vmax, content.logDecades).sort((a, b) => b.t - a.t);
+  for (const tick of ticks) {
+    const y = bar.y + (1 - tick.t) * bar.h;
+    if (Math.abs(lastY - y) < LABEL_FONT_PX + 1 && tick.t !== 1) continue;
+    ctx.fillRect(bar.x + bar.w, Math.round(y) - 0.5, 3, 1);
+    ctx.fillText(formatValue(tick.value), bar.x + bar.w + 5, Math.min(Math.max(y, bar.y + 4), bar.y + bar.h - 4));
+    lastY = y;
+  }
+  if (content.causal) {
+    const y = bar.y + bar.h + 8;
+    ctx.fillStyle = hatchPattern(ctx);
+    ctx.fillRect(bar.x, y, bar.w, 10);
+    ctx.fillStyle = theme.muted;
+    ctx.fillText("masked", bar.x + bar.w + 5, y + 5);
+  }
+  ctx.fillStyle = theme.muted;
+  ctx.textBaseline = "alphabetic";
+  ctx.save();
+  ctx.translate(bar.x - 3, bar.y + bar.h);
+  ctx.rotate(-Math.PI / 2);
+  ctx.fillText(content.scaleCaption, 0, 0);
+  ctx.restore();
+}
+
+/** Draw the selection overlay: row and column outlines with their label chips, hovered cell. */
+export function paintSelection(
+  ctx: CanvasRenderingContext2D,
+  layout: HeatmapLayout,
+  content: HeatmapContent,
+  sel: { row: number; col: number; locked: boolean; hover: Cell | null },
+  theme: Theme,
+  scratch: HTMLCanvasElement,
+  ratio: number,
+): void {
+  const { grid } = layout;
+  const chipFont = font(LABEL_FONT_PX, theme.fontFamily, 600);
+  const chip = (text: string): { w: number; h: number } => renderChip(scratch, text, chipFont, theme.accent, "#fff", ratio);
+  const lineWidth = sel.locked ? 2 : 1.5;
+  if (sel.row >= 0) {
+    const y = grid.y + sel.row * layout.cellH;
+    ctx.fillStyle = "rgba(255, 255, 255, 0.12)";
+    ctx.fillRect(grid.x, y, grid.w, layout.cellH);
+    ctx.strokeStyle = theme.accent;
+    ctx.lineWidth = lineWidth;
+    ctx.strokeRect(grid.x - lineWidth / 2, y - lineWidth / 2, grid.w + lineWidth, layout.cellH + lineWidth);
+    const { w, h } = chip(truncateLabel(content.rowLabels[content.display.rowIndex[sel.row]] ?? ""));
+    const top = Math.min(Math.max(y + layout.cellH / 2 - h / 2, 0), layout.height - h);
+    ctx.drawImage(scratch, 0, 0, scratch.width, scratch.height, Math.max(0, grid.x - 4 - w), top, w, h);
+  }
+  if (sel.col >= 0) {
+    const x = grid.x + sel.col * layout.cellW;
+    ctx.strokeStyle = theme.accent;
+    ctx.lineWidth = 1.5;
+    ctx.setLineDash([4, 3]);
+    ctx.strokeRect(x - 0.75, grid.y - 0.75, layout.cellW + 1.5, grid.h + 1.5);
+    ctx.setLineDash([]);
+    const { w, h } = chip(truncateLabel(content.colLabels[content.display.colIndex[sel.col]] ?? ""));
+    ctx.save();
+    ctx.translate(x + layout.cellW / 2, grid.y - 4);
+    ctx.rotate(-Math.PI / 2);
+    ctx.drawImage(scratch, 0, 0, scratch.width, scratch.height, 0, -h / 2, w, h);
+    ctx.restore();
+  }
+  const hover = sel.hover;
+  if (hover && layout.cellW >= 3 && layout.cellH >= 3) {
+    ctx.strokeStyle = "#fff";
+    ctx.lineWidth = 1;
+    ctx.strokeRect(grid.x + hover.col * layout.cellW + 0.5, grid.y + hover.row * layout.cellH + 0.5, layout.cellW - 1, layout.cellH - 1);
+  }
+}

@@ -1,0 +1,86 @@
+/**
+ * The widget's state, in one value: the data Python sent, the view (user choices, synced
+ * with Python), the focused matrix as loaded, and local pointer state. The app renders
+ * from this value alone (`render.ts`); helpers here derive names and captions from it.
+ */
+import type { ColorScale, DataSet, HeadChoice, Matrix, Meta, Status, ViewState } from "./types";
+import { FALLBACK_VOCABULARY, aggregateInfo, type Vocabulary } from "./vocabulary";
+
+/** The focused matrix: which one (`key`), and what is known of it. */
+export interface FocusState {
+  /** `version|layer|head` of the matrix asked for ("" when none). */
+  readonly key: string;
+  /** The matrix once it arrived. */
+  readonly matrix: Matrix | null;
+  /** Why it could not be loaded. */
+  readonly error: string | null;
+}
+
+/** Everything the widget shows. Replaced (never mutated) on every change. */
+export interface AppState {
+  readonly data: DataSet;
+  readonly status: { readonly status: Status; readonly error: string };
+  readonly view: ViewState;
+  readonly focus: FocusState;
+  /** Key token under the pointer in the key row of cross-attention (local, not synced). */
+  readonly hoverKey: number | null;
+  /** Why the last PNG export failed (null when it did not). */
+  readonly exportError: string | null;
+}
+
+export const NO_FOCUS: FocusState = { key: "", matrix: null, error: null };
+
+/** The vocabulary Python sent with the data (the decode fallback before any data). */
+export function vocabularyOf(meta: Meta | null): Vocabulary {
+  return meta?.vocabulary ?? FALLBACK_VOCABULARY;
+}
+
+/** The focus key of a view of a data set: a new key means a new matrix to load. */
+export function focusKey(state: Pick<AppState, "data" | "view">): string {
+  return `${state.data.version}|${state.view.layer}|${String(state.view.head)}`;
+}
+
+/** Whether there is something to draw (meta and at least one token). */
+export function hasData(data: DataSet): boolean {
+  return data.meta !== null && data.tokens.length > 0;
+}
+
+/** Human name of a head choice: "head 3", "mean over heads", … */
+export function headName(head: HeadChoice, vocabulary: Vocabulary): string {
+  if (typeof head === "number") return `head ${head}`;
+  return aggregateInfo(vocabulary, head)?.description ?? head;
+}
+
+/** Title of the focused matrix, as the plots title it: "Layer 2, head 3", "Rollout through layer 2". */
+export function headTitle(layer: number, head: HeadChoice, vocabulary: Vocabulary): string {
+  const template = typeof head === "number" ? `layer {layer}, head ${head}` : aggregateInfo(vocabulary, head)?.title;
+  const title = (template ?? `layer {layer}, ${String(head)}`).replace("{layer}", String(layer));
+  return title.charAt(0).toUpperCase() + title.slice(1);
+}
+
+/** Caption of the colour scale: "sqrt", "log, row max = 1", … */
+export function scaleCaption(view: { colorScale: ColorScale; rowNormalize: boolean }): string {
+  return view.rowNormalize ? `${view.colorScale}, row max = 1` : view.colorScale;
+}
+
+/** Whether `head` can be focused: a head of the model, or an aggregate (rollout only when defined). */
+export function headAvailable(head: HeadChoice, meta: Meta): boolean {
+  if (typeof head === "number") return Number.isInteger(head) && head >= 0 && head < meta.num_heads;
+  if (!aggregateInfo(vocabularyOf(meta), head)) return false;
+  return head !== "rollout" || meta.has_rollout;
+}
+
+/** Whether keys differ from queries (cross-attention), so the token view needs two rows. */
+export function isCross(data: Pick<DataSet, "meta" | "tokens" | "keyTokens">): boolean {
+  if (data.meta?.kind === "cross") return true;
+  const { tokens, keyTokens } = data;
+  return keyTokens.length !== tokens.length || keyTokens.some((t, i) => t !== tokens[i]);
+}
+
+/** `view` with a selection that fits `data` (a stale token index is dropped). */
+export function fitView(view: ViewState, data: DataSet): ViewState {
+  if (view.selectedToken !== null && view.selectedToken >= data.tokens.length) {
+    return { ...view, selectedToken: null, tokenLocked: false };
+  }
+  return view;
+}
