@@ -21,6 +21,7 @@ from .prepare import attention_rollout, prepare  # numpy only; bound here so the
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .comparison import AttentionComparison, compare
     from .extractor import AttentionExtractor, extract
     from .files import read_attention_file, write_attention, write_backend_json, write_extracted_json
     from .html_export import save_html
@@ -39,9 +40,12 @@ _LAZY = {
     "plot_plotly": "plot",
     "AttentionWidget": "widget",
     "save_html": "html_export",
+    "compare": "comparison",
+    "AttentionComparison": "comparison",
 }
 
 __all__ = [
+    "AttentionComparison",
     "AttentionData",
     "AttentionExtractor",
     "AttentionWidget",
@@ -55,6 +59,7 @@ __all__ = [
     "TruncationWarning",
     "__version__",
     "attention_rollout",
+    "compare",
     "extract",
     "plot_heatmap",
     "plot_plotly",

@@ -18,7 +18,7 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeGuard
 
 import matplotlib
 import numpy as np
@@ -34,6 +34,8 @@ from .vocabulary import AGGREGATES, COLOR_SCALES, LOG_DECADES, STACK_TITLES, agg
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
     from plotly.graph_objects import Figure as PlotlyFigure
+
+    from .comparison.result import AttentionComparison
 
 __all__ = ["COLOR_SCALES", "plot_heatmap", "plot_plotly", "save_heatmap", "save_plotly_html"]
 
@@ -78,7 +80,7 @@ class _View:
         return np.asarray(self.matrix[~self.masked])
 
 
-def _view(data: AttentionData, layer: int, head: int, aggregate: str | None) -> _View:
+def _view(data: object, layer: int, head: int, aggregate: str | None) -> _View:
     """The matrix, mask, labels and title of one head or aggregate, padding removed."""
     if not isinstance(data, AttentionData):
         raise InputError(f"expected AttentionData, got {type(data).__name__}; read files with read_attention_file")
@@ -101,6 +103,13 @@ def _view(data: AttentionData, layer: int, head: int, aggregate: str | None) -> 
     if clean.causal and clean.is_self_attention:
         masked = np.triu(np.ones(matrix.shape, dtype=bool), k=1)
     return _View(np.asarray(matrix, dtype=np.float32), masked, clean.queries.display, clean.keys.display, title)
+
+
+def _is_comparison(data: object) -> TypeGuard[AttentionComparison]:
+    """True for an :class:`~attnviz_widget.comparison.AttentionComparison` (drawn by ``comparison.figures``)."""
+    from .comparison.result import AttentionComparison
+
+    return isinstance(data, AttentionComparison)
 
 
 def _vmax(values: np.ndarray) -> float:
@@ -169,7 +178,7 @@ def _figure_size(view: _View, font: float, shown_queries: int, shown_keys: int) 
 
 
 def plot_heatmap(
-    data: AttentionData,
+    data: AttentionData | AttentionComparison,
     layer: int = 0,
     head: int = 0,
     *,
@@ -201,6 +210,11 @@ def plot_heatmap(
         InputError: ``layer`` or ``head`` out of range (the message gives the valid
             range), an unknown aggregate, colour map or colour scale.
     """
+    if _is_comparison(data):  # an AttentionComparison: A | B | B − A of the head
+        from .comparison.figures import plot_comparison
+
+        return plot_comparison(data, layer, head, aggregate=aggregate, ax=ax, title=title, cmap=cmap,
+                               color_scale=color_scale)
     view = _view(data, layer, head, aggregate)
     norm = _norm(view.visible(), color_scale)
     colormap = _colormap(cmap)
@@ -241,7 +255,7 @@ def plot_heatmap(
 
 
 def save_heatmap(
-    data: AttentionData,
+    data: AttentionData | AttentionComparison,
     path: str | os.PathLike[str],
     layer: int = 0,
     head: int = 0,
@@ -301,7 +315,7 @@ def _plotly_colorscale(colormap: Colormap, norm: Normalize, vmax: float, stops: 
 
 
 def plot_plotly(
-    data: AttentionData,
+    data: AttentionData | AttentionComparison,
     layer: int = 0,
     head: int = 0,
     *,
@@ -318,6 +332,10 @@ def plot_plotly(
         tokens stay distinct, and labelled with the token text; query 0 is at the top.
         Hovering shows ``query [i] → key [j]: value``. Token text is HTML-escaped.
     """
+    if _is_comparison(data):  # an AttentionComparison: A | B | B − A of the head
+        from .comparison.figures import plot_comparison_plotly
+
+        return plot_comparison_plotly(data, layer, head, aggregate=aggregate, color_scale=color_scale, cmap=cmap)
     import plotly.graph_objects as go
 
     view = _view(data, layer, head, aggregate)
