@@ -8,6 +8,7 @@ tokenizer into a directory with ``save_pretrained``, in well under a second.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -69,13 +70,15 @@ def _save(model, tokenizer, directory: Path) -> Path:
 SMALL = {"hidden_size": 32, "num_attention_heads": 4, "intermediate_size": 64}
 
 
-def build_bert(directory: Path, *, classifier: bool = True) -> Path:
+def build_bert(directory: Path, *, classifier: bool = True, **config_overrides: Any) -> Path:
+    """2 layers x 4 heads unless ``config_overrides`` (BertConfig fields) say otherwise."""
     from transformers import BertConfig, BertForSequenceClassification, BertModel
 
     torch.manual_seed(0)
     tokenizer = bert_tokenizer(directory)
+    settings: dict[str, Any] = {"num_hidden_layers": 2, "max_position_embeddings": 64, **SMALL, **config_overrides}
     config = BertConfig(
-        vocab_size=len(tokenizer), num_hidden_layers=2, max_position_embeddings=64, **SMALL,
+        vocab_size=len(tokenizer), **settings,
         id2label={0: "negative", 1: "positive"}, label2id={"negative": 0, "positive": 1},
     )
     model = BertForSequenceClassification(config) if classifier else BertModel(config)
@@ -182,3 +185,54 @@ class TinyTorchClassifier(nn.Module):
     def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
         hidden = self.encoder(self.embed(input_ids))
         return self.head(hidden.mean(dim=1))
+
+
+def _bpe_causal_config(tokenizer) -> dict:
+    return {
+        "vocab_size": len(tokenizer), "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
+        "hidden_size": 32, "intermediate_size": 64, "max_position_embeddings": 512,
+        "bos_token_id": tokenizer.bos_token_id, "eos_token_id": tokenizer.eos_token_id,
+        "pad_token_id": tokenizer.pad_token_id,
+    }
+
+
+def build_qwen2(directory: Path) -> Path:
+    """Qwen2: grouped-query attention (4 query heads, 2 key/value heads) with q/k/v biases."""
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    torch.manual_seed(0)
+    tokenizer = bpe_tokenizer()
+    config = Qwen2Config(**_bpe_causal_config(tokenizer), use_sliding_window=False)
+    return _save(Qwen2ForCausalLM(config).eval(), tokenizer, directory)
+
+
+def build_mistral(directory: Path, *, sliding_window: int = 16) -> Path:
+    """Mistral with a sliding window shorter than the test inputs (so the window really masks)."""
+    from transformers import MistralConfig, MistralForCausalLM
+
+    torch.manual_seed(0)
+    tokenizer = bpe_tokenizer()
+    config = MistralConfig(**_bpe_causal_config(tokenizer), sliding_window=sliding_window, head_dim=8)
+    return _save(MistralForCausalLM(config).eval(), tokenizer, directory)
+
+
+def build_gemma2(directory: Path, *, sliding_window: int = 16, softcap: float = 2.0) -> Path:
+    """Gemma2: logit softcapping and alternating sliding-window / full layers.
+
+    A large initializer range and a small softcap make the tanh cap really bend the scores
+    of a random model (with the usual 0.02 range the scores stay far below any cap).
+    """
+    from transformers import Gemma2Config, Gemma2ForCausalLM
+
+    torch.manual_seed(0)
+    tokenizer = bpe_tokenizer()
+    config = Gemma2Config(
+        **_bpe_causal_config(tokenizer), head_dim=8, sliding_window=sliding_window,
+        attn_logit_softcapping=softcap, final_logit_softcapping=30.0, query_pre_attn_scalar=8,
+        initializer_range=0.3, layer_types=["sliding_attention", "full_attention"],
+    )
+    return _save(Gemma2ForCausalLM(config).eval(), tokenizer, directory)
+
+
+#: Builders for the lazy capture tests; not in :data:`BUILDERS`, whose every entry other tests run.
+LAZY_BUILDERS = {"qwen2": build_qwen2, "mistral": build_mistral, "gemma2": build_gemma2}
