@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
+from pathlib import PureWindowsPath
 from typing import Any, Literal
 
 import numpy as np
@@ -109,10 +109,19 @@ class ModelInfo:
 
     @property
     def short_name(self) -> str | None:
-        """The name for titles: a local model folder by its last part (``/x/y/my-model`` -> ``my-model``)."""
-        if self.name and Path(self.name).expanduser().is_dir():
-            return Path(self.name).expanduser().resolve().name
-        return self.name
+        """The name for titles and shared files, from the string alone (no file-system reads).
+
+        A path (absolute, ``~``, ``./``, a drive, a backslash or two slashes) by its last
+        part: ``/home/me/models/my-model`` -> ``my-model``; a hub id as it is
+        (``bert-base-uncased``, ``org/model``); None when nothing is left (``"."``).
+        """
+        name = self.name
+        if not name:
+            return name
+        if not (name.startswith(("/", "\\", "~", ".")) or "\\" in name or name.count("/") > 1 or name[1:2] == ":"):
+            return name
+        last = PureWindowsPath(name).name  # splits at "/" and "\\" alike
+        return None if last in ("", ".", "..") else last
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -196,7 +205,10 @@ class AttentionData:
     Attributes:
         attentions: float32 ``(layers, heads, query, key)``; row ``[l, h, q]`` is how
             query token ``q`` distributes its attention over the keys in head ``h`` of
-            kept layer ``l``. Padded keys carry 0.
+            kept layer ``l``. Padded keys carry 0. Long inputs hold a
+            :class:`~attnviz_widget.lazy.attentions.LazyAttentions` instead (``is_lazy``):
+            the same shape, computed on demand by the reading API (:meth:`matrix`,
+            :meth:`rows`, :meth:`columns`, :meth:`tile`, :meth:`thumbnails`).
         queries: the tokens along the query axis.
         keys: the tokens along the key axis; the same object as ``queries`` except for
             cross-attention, where queries are decoder tokens and keys encoder tokens.
@@ -224,7 +236,8 @@ class AttentionData:
     _rollout: list[np.ndarray] = field(default_factory=list, init=False, repr=False)
 
     def __post_init__(self) -> None:
-        attentions = np.asarray(self.attentions, dtype=np.float32)
+        lazy = _is_lazy(self.attentions)
+        attentions = self.attentions if lazy else np.asarray(self.attentions, dtype=np.float32)
         if attentions.ndim != 4:
             raise InputError(
                 f"attentions must have shape (layers, heads, query, key), got {attentions.ndim} dimensions"
@@ -244,8 +257,9 @@ class AttentionData:
             )
         if self.kind not in ATTENTION_KINDS:
             raise InputError(f"kind must be one of {', '.join(ATTENTION_KINDS)}, got {self.kind!r}")
-        attentions = attentions.view()  # read-only through this object, the caller's array untouched
-        attentions.setflags(write=False)
+        if not lazy:
+            attentions = attentions.view()  # read-only through this object, the caller's array untouched
+            attentions.setflags(write=False)
         object.__setattr__(self, "attentions", attentions)
         object.__setattr__(self, "keys", keys)
         object.__setattr__(self, "layer_indices", layer_indices)
@@ -281,6 +295,11 @@ class AttentionData:
     @property
     def num_heads(self) -> int:
         return int(self.attentions.shape[1])
+
+    @property
+    def is_lazy(self) -> bool:
+        """True when the weights are computed on demand (long inputs) rather than stored."""
+        return _is_lazy(self.attentions)
 
     @property
     def is_self_attention(self) -> bool:
@@ -330,11 +349,13 @@ class AttentionData:
         if isinstance(head, str):
             if head not in AGGREGATES:
                 raise InputError(f"unknown aggregate {head!r}; choose from {', '.join(AGGREGATES)}")
+            if head == "rollout":
+                return self.rollout()[position]
+            if self.is_lazy:  # one head at a time: two matrices in memory, never the layer
+                return _over_heads(head, (self.attentions.matrix(position, h) for h in range(self.num_heads)))
             if head == "mean":
                 return head_mean(self.attentions[position : position + 1])[0]
-            if head == "max":
-                return head_max(self.attentions[position : position + 1])[0]
-            return self.rollout()[position]
+            return head_max(self.attentions[position : position + 1])[0]
         return self.attentions[position, self._head_index(head)]
 
     def rollout(self) -> np.ndarray:
@@ -346,11 +367,17 @@ class AttentionData:
 
     def rows(self, layer: int, head: int | str, queries: Sequence[int] | slice) -> np.ndarray:
         """The rows of ``queries`` (indices or a slice): float32 ``(len(queries), key)``."""
-        return self.matrix(layer, head)[_indices(queries, len(self.queries), "query")]
+        selection = _indices(queries, len(self.queries), "query")
+        if self.is_lazy and not isinstance(head, str):
+            return self.attentions.rows(self.position_of_layer(layer), self._head_index(head), selection)
+        return self.matrix(layer, head)[selection]
 
     def columns(self, layer: int, head: int | str, keys: Sequence[int] | slice) -> np.ndarray:
         """The columns of ``keys`` (indices or a slice): float32 ``(query, len(keys))``."""
-        return self.matrix(layer, head)[:, _indices(keys, len(self.keys), "key")]
+        selection = _indices(keys, len(self.keys), "key")
+        if self.is_lazy and not isinstance(head, str):
+            return self.attentions.columns(self.position_of_layer(layer), self._head_index(head), selection)
+        return self.matrix(layer, head)[:, selection]
 
     def tile(
         self, layer: int, head: int | str, q0: int, q1: int, k0: int, k1: int, pool: int = 1
@@ -360,11 +387,15 @@ class AttentionData:
         float32 ``(ceil((q1 - q0) / pool), ceil((k1 - k0) / pool))``.
         """
         check_tile(q0, q1, k0, k1, pool, len(self.queries), len(self.keys))
+        if self.is_lazy and not isinstance(head, str):
+            return self.attentions.tile(self.position_of_layer(layer), self._head_index(head), q0, q1, k0, k1, pool)
         return pool_by(np.ascontiguousarray(self.matrix(layer, head)[q0:q1, k0:k1]), pool)
 
     def thumbnails(self, size: int = THUMBNAIL_SIZE) -> np.ndarray:
         """Every kept layer × head, block max-pooled: float32 ``(layers, heads, s, s)``,
         ``s = min(size, length)`` on each axis (blocks from :func:`~attnviz_widget.pooling.block_edges`)."""
+        if self.is_lazy:
+            return self.attentions.thumbnails(size)
         return max_pool(self.attentions, size)
 
     # -- transformations ------------------------------------------------------------
@@ -389,6 +420,29 @@ class AttentionData:
             layer_indices=tuple(self.layer_indices[p] for p in positions),
             parts={name: part.select_layers(layers) for name, part in self.parts.items()},
         )
+
+
+def _is_lazy(attentions: Any) -> bool:
+    """Whether ``attentions`` is computed on demand (it has the lazy reading API) rather than an array."""
+    if isinstance(attentions, np.ndarray):
+        return False
+    return hasattr(attentions, "thumbnails") and hasattr(attentions, "select")
+
+
+def _over_heads(name: str, matrices: Iterable[np.ndarray]) -> np.ndarray:
+    """The mean or max of ``(query, key)`` matrices, accumulated one at a time."""
+    total: np.ndarray | None = None
+    count = 0
+    for matrix in matrices:
+        count += 1
+        if total is None:
+            total = np.array(matrix, dtype=np.float32)
+        elif name == "mean":
+            total += matrix
+        else:
+            np.maximum(total, matrix, out=total)
+    assert total is not None
+    return total / np.float32(count) if name == "mean" else total
 
 
 def _indices(selection: Sequence[int] | slice, length: int, axis: str) -> np.ndarray | slice:

@@ -24,6 +24,7 @@ from torch import nn
 from .backends import Backend, Captured, EncodedText, HuggingFaceBackend, ModelFacts, TorchModuleBackend, assemble
 from .backends.base import CROSS, DECODER, ENCODER, SELF
 from .backends.huggingface import is_huggingface
+from .backends.store import DEFAULT_MEMORY_BUDGET, Store, choose_store
 from .data import AttentionData, describe_range
 from .errors import InputError, ModelLoadError
 from .inputs import DEFAULT_MODEL_DIR, check_text, normalise_layers
@@ -120,6 +121,8 @@ class AttentionExtractor:
         padding: bool | str = False,
         truncation: bool = True,
         target: str | None = None,
+        store: Store = "auto",
+        memory_budget: int | None = DEFAULT_MEMORY_BUDGET,
     ) -> AttentionData:
         """The attention weights the model used on ``text``.
 
@@ -133,11 +136,17 @@ class AttentionExtractor:
                 :class:`~attnviz_widget.errors.TruncationWarning`; False refuses them with
                 :class:`~attnviz_widget.errors.InputError`.
             target: for encoder-decoder models, the decoder's text (default: ``text``).
+            store: ``"dense"`` keeps every weight in one array; ``"lazy"`` records queries and
+                keys and computes weights when read (long inputs; models whose attention goes
+                through transformers' attention registry); ``"auto"`` is dense while the array
+                fits in ``memory_budget`` and lazy beyond it.
+            memory_budget: the largest dense array, in bytes (default 2 GiB; None: no limit).
+                A dense extraction beyond it is refused with a one-line error, never attempted.
 
         Returns:
-            :class:`AttentionData` with float32 ``(layers, heads, query, key)`` weights;
-            for encoder-decoder models the encoder's, with ``parts["decoder"]`` and
-            ``parts["cross"]``.
+            :class:`AttentionData` with float32 ``(layers, heads, query, key)`` weights (lazy:
+            ``data.is_lazy``, same reading API); for encoder-decoder models the encoder's, with
+            ``parts["decoder"]`` and ``parts["cross"]``.
         """
         text = check_text(text)
         wanted = normalise_layers(layers)
@@ -146,14 +155,18 @@ class AttentionExtractor:
         )
         if wanted is not None:
             self._check_layers(wanted)
-        captured = self._extract_attention(encoded, wanted)
+        backend = choose_store(self.backend, encoded, wanted, store, memory_budget)
+        captured = self._extract_attention(encoded, wanted, backend)
         return assemble(text, encoded, captured, self.facts())
 
     # -- extension point: one forward pass ---------------------------------------------
 
-    def _extract_attention(self, encoded: EncodedText, layers: Sequence[int] | None) -> Captured:
-        """One forward pass keeping ``layers`` (None: all) of every stack."""
-        return self.backend.forward(encoded, layers)
+    def _extract_attention(
+        self, encoded: EncodedText, layers: Sequence[int] | None, backend: Backend | None = None
+    ) -> Captured:
+        """One forward pass keeping ``layers`` (None: all) of every stack, by ``backend``
+        (the extractor's own, or the lazy one that :func:`choose_store` picked)."""
+        return (backend or self.backend).forward(encoded, layers)
 
     def _check_layers(self, layers: Sequence[int]) -> None:
         facts = self.facts()
@@ -179,6 +192,8 @@ def extract(
     truncation: bool = True,
     target: str | None = None,
     trust_remote_code: bool = False,
+    store: Store = "auto",
+    memory_budget: int | None = DEFAULT_MEMORY_BUDGET,
 ) -> AttentionData:
     """The attention weights ``model`` used on ``text``, every layer and head.
 
@@ -194,7 +209,8 @@ def extract(
         tokenizer: needed with a loaded model unless its config names a local directory.
         device: ``"cuda"``, ``"mps"``, ``"cpu"``, or None for the best available.
         layers: model layer indices to keep (default: all).
-        max_length, padding, truncation, target: see :meth:`AttentionExtractor.extract`.
+        max_length, padding, truncation, target, store, memory_budget: see
+            :meth:`AttentionExtractor.extract`.
         trust_remote_code: allow model code shipped in the directory to run.
 
     Raises:
@@ -204,7 +220,8 @@ def extract(
     check_text(text)
     extractor = AttentionExtractor(model, tokenizer=tokenizer, device=device, trust_remote_code=trust_remote_code)
     return extractor.extract(
-        text, layers=layers, max_length=max_length, padding=padding, truncation=truncation, target=target
+        text, layers=layers, max_length=max_length, padding=padding, truncation=truncation, target=target,
+        store=store, memory_budget=memory_budget,
     )
 
 

@@ -8,6 +8,8 @@ encoder's, with ``parts["decoder"]`` and ``parts["cross"]``, for encoder-decoder
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from ..data import AttentionData, ModelInfo, Prediction, TokenSequence
@@ -25,7 +27,7 @@ def assemble(text: str, encoded: EncodedText, captured: Captured, facts: ModelFa
     prediction = _prediction(captured.logits, facts)
     if not facts.is_encoder_decoder:
         attentions, indices = _stack(captured, SELF)
-        causal = facts.is_causal or looks_causal(attentions, encoded.mask)
+        causal = facts.is_causal or _is_causal(attentions, encoded.mask)
         architecture = "decoder" if causal and facts.model_type != "pytorch" else facts.architecture
         return AttentionData(
             attentions=attentions, queries=inputs, text=text, layer_indices=indices, kind="self", causal=causal,
@@ -57,7 +59,7 @@ def assemble(text: str, encoded: EncodedText, captured: Captured, facts: ModelFa
     )
 
 
-def _stack(captured: Captured, stack: str) -> tuple[np.ndarray, tuple[int, ...]]:
+def _stack(captured: Captured, stack: str) -> tuple[Any, tuple[int, ...]]:
     if stack not in captured.stacks:
         raise InputError(
             f"the model returned no attention weights for {_DESCRIPTIONS[stack]}; "
@@ -86,6 +88,13 @@ def _prediction(logits: np.ndarray | None, facts: ModelFacts) -> Prediction | No
     else:
         return None
     return Prediction.from_logits(logits, labels)
+
+
+def _is_causal(attentions: Any, mask: np.ndarray) -> bool:
+    """Lazy attention knows its mask; stored weights are looked at (see :func:`looks_causal`)."""
+    if isinstance(attentions, np.ndarray):
+        return looks_causal(attentions, mask)
+    return bool(attentions.causal)
 
 
 def looks_causal(attentions: np.ndarray, mask: np.ndarray) -> bool:

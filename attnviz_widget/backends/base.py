@@ -55,12 +55,14 @@ class Captured:
 
     Attributes:
         stacks: ``{stack: (float32 (layers, heads, query, key), model layer indices)}``, stack
-            being one of :data:`SELF`, :data:`ENCODER`, :data:`DECODER`, :data:`CROSS`.
+            being one of :data:`SELF`, :data:`ENCODER`, :data:`DECODER`, :data:`CROSS`; the
+            array is a numpy array, or a :class:`~attnviz_widget.lazy.attentions.LazyAttentions`
+            computed on demand (the lazy backend).
         logits: a classifier's float32 ``(labels,)`` logits for the text, else None (a language
             model's ``(seq, vocab)`` logits are never copied off the device).
     """
 
-    stacks: dict[str, tuple[np.ndarray, tuple[int, ...]]]
+    stacks: dict[str, tuple[Any, tuple[int, ...]]]
     logits: np.ndarray | None = None
 
 
@@ -75,6 +77,8 @@ class ModelFacts:
         name: where the model came from (a directory or a hub name), if known.
         labels: a classifier's label names, by index; None for other models.
         max_positions: the longest input the model accepts, in tokens, if it has a limit.
+        heads: query heads per layer (the most of any stack), if known: sizes the dense array
+            before it is built, to choose between the dense and the lazy path.
     """
 
     model_type: str
@@ -83,6 +87,7 @@ class ModelFacts:
     name: str | None = None
     labels: tuple[str, ...] | None = None
     max_positions: int | None = None
+    heads: int | None = None
 
     @property
     def is_encoder_decoder(self) -> bool:

@@ -149,8 +149,15 @@ class HuggingFaceBackend:
                 max_positions=model_limit(
                     self.config, self.tokenizer, getattr(self.config, "model_type", "") in _OFFSET_POSITIONS
                 ),
+                heads=self._count_heads(),
             )
         return self._facts
+
+    def _count_heads(self) -> int | None:
+        names = ("num_attention_heads", "n_head", "num_heads", "encoder_attention_heads", "decoder_attention_heads")
+        counts = [getattr(self.config, name, None) for name in names]
+        counts = [count for count in counts if isinstance(count, int) and count > 0]
+        return max(counts) if counts else None
 
     def _count_layers(self, stack: str) -> int:
         sites = self._ensure_sites()

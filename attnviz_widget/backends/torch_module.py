@@ -55,7 +55,7 @@ class TorchModuleBackend:
     def facts(self) -> ModelFacts:
         return ModelFacts(
             model_type="pytorch", architecture="encoder", layers={SELF: len(self.modules)},
-            name=type(self.model).__name__,
+            name=type(self.model).__name__, heads=max(module.num_heads for module in self.modules),
         )
 
     def encode(
