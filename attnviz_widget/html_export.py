@@ -22,6 +22,7 @@ import orjson
 from .data import AttentionData
 from .errors import InputError
 from .files import atomic_output
+from .traits import fit_selection, view_defaults
 from .wire import build_view, float16_bytes
 
 #: The frontend bundle, built from ``js/`` during ``pip install``; the widget serves the same file.
@@ -39,9 +40,20 @@ def _b64(payload: bytes) -> str:
 
 
 def standalone_state(data: AttentionData, section: str, **traits: Any) -> dict[str, Any]:
-    """The state ``mountStandalone`` takes: trait values plus every layer as base64 float16."""
+    """The state ``mountStandalone`` takes: the widget's traits plus every layer as base64 float16.
+
+    The user-state traits start from :class:`~attnviz_widget.traits.ViewState`'s defaults
+    (the widget's own), overridden by ``traits``; a layer or head this stack lacks falls
+    back as in the widget (the first layer, head 0, the mean where rollout is undefined).
+    """
+    defaults = view_defaults()
+    unknown = sorted(set(traits) - set(defaults))
+    if unknown:
+        raise InputError(f"unknown widget option(s) {', '.join(unknown)}; valid: {', '.join(sorted(defaults))}")
     payload = build_view(data, section)
     view = payload.view
+    chosen = {**defaults, "text": view.text, "section": section, **traits}
+    chosen["layer"], chosen["head"] = fit_selection(view, payload.rollout is not None, chosen["layer"], chosen["head"])
     state: dict[str, Any] = {
         name: _b64(value) if isinstance(value, bytes) else value for name, value in payload.traits.items()
     }
@@ -49,25 +61,7 @@ def standalone_state(data: AttentionData, section: str, **traits: Any) -> dict[s
         str(layer): _b64(float16_bytes(view.attentions[position])) for position, layer in enumerate(view.layer_indices)
     }
     state["rollout"] = None if payload.rollout is None else _b64(float16_bytes(payload.rollout))
-    state.update(
-        data_version=1,
-        status="ready",
-        error="",
-        text=view.text,
-        section=section,
-        layer=view.layer_indices[0],
-        head=0,
-        selected_token=None,
-        token_locked=False,
-        direction="from",
-        color_scale="sqrt",
-        row_normalize=False,
-        hide_special=False,
-    )
-    unknown = sorted(set(traits) - set(state))
-    if unknown:
-        raise InputError(f"unknown widget option(s) {', '.join(unknown)}")
-    state.update(traits)
+    state.update(chosen, data_version=1, status="ready", error="")
     return state
 
 
@@ -82,8 +76,8 @@ def render_html(data: AttentionData, *, title: str | None = None, **traits: Any)
     if not BUNDLE.is_file():
         raise InputError("the widget's JavaScript bundle is missing; reinstall the package (pip install builds it)")
     bundle = BUNDLE.read_text(encoding="utf-8").replace("</script", "<\\/script")
-    model = data.model.name if data.model is not None and data.model.name else "attention"
-    heading = title or f"Attention of {model}"
+    model = data.model.short_name if data.model is not None else None  # never a local path
+    heading = title or f"Attention of {model or 'a transformer'}"
     blocks = []
     for index, section in enumerate(data.sections):
         state = _script_safe_json(standalone_state(data, section, **traits))

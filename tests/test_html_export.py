@@ -14,6 +14,7 @@ from attnviz_widget import AttentionWidget, InputError
 from attnviz_widget.cli import visualize_main
 from attnviz_widget.files import write_extracted_json
 from attnviz_widget.html_export import BUNDLE, render_html, save_html, standalone_state
+from attnviz_widget.traits import ViewState
 
 pytestmark = pytest.mark.skipif(not BUNDLE.is_file(), reason="the JS bundle is not built (cd js && npm run build)")
 HOSTILE = "</script><img src=x onerror=alert(1)>"
@@ -72,3 +73,18 @@ def test_cli_html_mode(random_attention, tmp_path: Path, capsys) -> None:
     assert visualize_main(["--input_file", str(source), "--mode", "html", "--output_file", str(output)]) == 0
     assert "opens offline" in capsys.readouterr().out
     assert embedded_states(output.read_text())[0]["layer"] == 0
+
+
+def test_the_page_starts_where_a_new_widget_starts(random_attention, random_encoder_decoder) -> None:
+    for data in (random_attention(layers=3, heads=2).select_layers([1, 2]), random_encoder_decoder()):
+        widget = AttentionWidget.from_data(data)
+        state = standalone_state(data, widget.section)
+        for name in (*ViewState.USER_TRAITS, "text", "data_version", "status", "error"):
+            assert state[name] == getattr(widget, name), name
+
+
+def test_a_view_this_stack_lacks_falls_back_as_in_the_widget(random_encoder_decoder) -> None:
+    data = random_encoder_decoder()
+    states = [standalone_state(data, section, head="rollout", layer=1) for section in data.sections]
+    assert [(state["layer"], state["head"]) for state in states] == [(1, "rollout"), (1, "rollout"), (1, "mean")]
+    assert standalone_state(data, "cross", head=9)["head"] == 0

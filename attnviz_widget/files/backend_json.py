@@ -54,7 +54,20 @@ def write_backend_json(prepared: Mapping[str, Any], path: str | os.PathLike[str]
         raise InputError(f"write_backend_json needs the dict returned by prepare(), with keys {keys}")
     if (where := non_finite(prepared, "")) is not None:
         raise InputError(f"the prepared data holds NaN or infinity at {where}; JSON cannot store it")
-    return write_bytes(path, dumps(prepared))
+    return write_bytes(path, dumps(_without_local_paths(prepared)))
+
+
+def _without_local_paths(prepared: Mapping[str, Any]) -> dict[str, Any]:
+    """``prepared`` with each ``model`` (top level and parts) named by its short name."""
+    shared = dict(prepared)
+    if isinstance(shared.get("model"), Mapping):
+        shared["model"] = fields.model_to_share(shared["model"])
+    if isinstance(shared.get("parts"), Mapping):
+        shared["parts"] = {
+            name: _without_local_paths(part) if isinstance(part, Mapping) else part
+            for name, part in shared["parts"].items()
+        }
+    return shared
 
 
 def parse_backend(document: dict[str, Any]) -> AttentionData:

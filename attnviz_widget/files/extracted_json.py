@@ -119,7 +119,7 @@ def write_extracted_json(data: AttentionData, path: str | os.PathLike[str]) -> P
     # Small keys first so that the head of the file is readable, the matrices last.
     document: dict[str, Any] = {"format": EXTRACTED_FORMAT, **section_facts(data)}
     if data.model is not None:
-        document["model"] = data.model.to_dict()
+        document["model"] = fields.model_to_share(data.model)
     if data.prediction is not None:
         document["prediction"] = data.prediction.to_dict()
     document["attention_matrices"] = _matrices(data)

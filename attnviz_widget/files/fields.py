@@ -16,7 +16,7 @@ from ..data import ModelInfo, Prediction, TokenSequence
 from ..errors import FormatError
 from .validation import json_type
 
-__all__ = ["PAD_TOKENS", "layer_indices", "metadata", "require", "scalar", "token_sequence"]
+__all__ = ["PAD_TOKENS", "layer_indices", "metadata", "model_to_share", "require", "scalar", "token_sequence"]
 
 #: Tokens taken as padding in plain extracted files, which carry no ``attention_mask``.
 PAD_TOKENS = frozenset({"[PAD]", "<pad>"})
@@ -115,3 +115,12 @@ def metadata(document: Mapping[str, Any]) -> dict[str, Any]:
             detail = f"missing {error}" if isinstance(error, KeyError) else str(error) or f"got {json_type(value)}"
             raise FormatError(f"{key} is not a valid {key} object: {detail}") from None
     return fields
+
+
+def model_to_share(model: ModelInfo | Mapping[str, Any]) -> dict[str, Any]:
+    """The ``model`` object a written file carries: :meth:`ModelInfo.to_dict` with the name
+    shortened to :attr:`ModelInfo.short_name`, so a shared file never holds a local path."""
+    values = model.to_dict() if isinstance(model, ModelInfo) else dict(model)
+    if isinstance(values.get("name"), str):
+        values["name"] = ModelInfo("", "", 0, 0, name=values["name"]).short_name
+    return values

@@ -107,7 +107,7 @@ def write_safetensors(
         else:
             document["parts"][name] = facts
     if data.model is not None:
-        document["model"] = data.model.to_dict()
+        document["model"] = fields.model_to_share(data.model)
     if data.prediction is not None:
         document["prediction"] = {"labels": list(data.prediction.labels)}
         tensors["prediction.logits"] = data.prediction.logits
