@@ -219,9 +219,13 @@ def visualize_parser() -> argparse.ArgumentParser:
         "default: attention_vis.png) or the processed data (default: backend_data.json)",
     )
     parser.add_argument(
-        "--mode", choices=("plot", "prepare", "html"), default="plot",
+        "--mode", choices=("plot", "prepare", "html", "diff"), default="plot",
         help='"plot" (visualize) or "prepare" (for backend) (default: plot); "html" writes the interactive '
-        "widget as one self-contained offline page",
+        'widget as one self-contained offline page; "diff" draws A (--input_file), B (--compare_file) and B − A',
+    )
+    parser.add_argument(
+        "--compare_file", default=None,
+        help="with --mode diff: the second attention file (B), compared with --input_file (A)",
     )
     parser.add_argument("--layer", type=int, default=0, help="layer index to visualize in plot mode (default: 0)")
     parser.add_argument("--head", type=int, default=0, help="head index to visualize in plot mode (default: 0)")
@@ -236,10 +240,11 @@ def visualize_main(argv: Sequence[str] | None = None) -> int:
     args = visualize_parser().parse_args(argv)
 
     def main() -> int:
-        default_output = {"plot": "attention_vis.png", "prepare": "backend_data.json", "html": "attention.html"}[
-            args.mode
-        ]
+        default_output = {"plot": "attention_vis.png", "prepare": "backend_data.json", "html": "attention.html",
+                          "diff": "attention_diff.png"}[args.mode]
         output = check_output_path(args.output_file or default_output)
+        if args.mode == "diff" or args.compare_file is not None:
+            return _diff(args, output)
         from .files import read_attention_file, read_extracted
 
         # prepare needs extracted data (JSON or safetensors); plot and html read every format
@@ -288,6 +293,19 @@ def _plot(data: AttentionData, args: argparse.Namespace, output: Path) -> int:
     else:
         what = f"layer {args.layer}, {args.aggregate} over heads"
     print(f"wrote {output}: {what}, {len(data.without_padding().tokens)} tokens")
+    return 0
+
+
+def _diff(args: argparse.Namespace, output: Path) -> int:
+    if args.mode != "diff":
+        raise InputError("--compare_file is used only with --mode diff")
+    if args.compare_file is None:
+        raise InputError("--mode diff needs --compare_file: the attention file to compare with --input_file")
+    if args.aggregate is not None:
+        raise InputError("--aggregate does not apply to --mode diff, which compares one head (--layer, --head)")
+    from .comparison.command import diff_command
+
+    print(diff_command(args.input_file, args.compare_file, output, args.layer, args.head))
     return 0
 
 
