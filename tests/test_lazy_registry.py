@@ -33,6 +33,15 @@ LENGTHS = {"bert": (48, 6), "gpt2": (48, 6), "bart": (48, 6), "t5": (120, 9),
 FAMILIES = sorted(LENGTHS)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread() -> Any:
+    """Tiny matmuls: one thread avoids OpenMP hand-offs that dominate on a shared 2-core machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def model_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("lazy_models")
