@@ -7,6 +7,7 @@
  */
 import { Controls } from "./controls";
 import { HeatmapView } from "./heatmap";
+import { canvasHeight } from "./layout";
 import { OverviewView } from "./overview";
 import { PredictionView } from "./prediction";
 import { styleElement } from "./styles";
@@ -135,6 +136,16 @@ export function buildDom(host: HTMLElement, intents: Intents): Dom {
     resize.observe(heatmapPanel);
   }
   if (heatmapPanel.clientWidth > 0) heatmap.setAvailableWidth(heatmapPanel.clientWidth);
+
+  // the whole widget fits its height cap (CSS --attnviz-max-height, 600 px by default; marimo
+  // shows about 610 px of a cell's output): the canvases get what the chrome leaves
+  const cap = view ? parseFloat(view.getComputedStyle(root).maxHeight) : NaN;
+  const budget = canvasHeight(cap);
+  if (Number.isFinite(budget)) {
+    root.style.setProperty("--attnviz-canvas-height", `${budget}px`);
+    heatmap.setAvailableHeight(budget);
+    overview.setTargetHeight(budget);
+  }
 
   return {
     root,

@@ -40,6 +40,7 @@ export class HeatmapView {
   private layout: HeatmapLayout | null = null;
   private labelWidths = { rows: 0, cols: 0 };
   private availableWidth = 640;
+  private availableHeight = Infinity;
   private selection: HeatmapSelection = { query: null, key: null, locked: false };
   private hoverCell: Cell | null = null;
   /** Read from CSS at each full paint; overlays reuse it (no style reads while hovering). */
@@ -92,6 +93,13 @@ export class HeatmapView {
     const w = Math.max(240, Math.floor(width));
     if (w === this.availableWidth) return;
     this.availableWidth = w;
+    if (this.content) this.relayout();
+  }
+
+  /** Fit the canvas to a height, where the readable minimum allows (repaints). */
+  setAvailableHeight(height: number): void {
+    if (height === this.availableHeight) return;
+    this.availableHeight = height;
     if (this.content) this.relayout();
   }
 
@@ -205,6 +213,7 @@ export class HeatmapView {
       rows: content.display.matrix.rows,
       cols: content.display.matrix.cols,
       availableWidth: this.availableWidth,
+      availableHeight: this.availableHeight,
       rowLabelWidth: this.labelWidths.rows,
       colLabelWidth: this.labelWidths.cols,
       pixelRatio: ratio,

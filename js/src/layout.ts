@@ -12,6 +12,22 @@ export interface Rect {
   h: number;
 }
 
+/** The widget's default height cap (CSS `--attnviz-max-height`): marimo caps a cell's output near 610 px. */
+export const DEFAULT_MAX_HEIGHT_PX = 600;
+/**
+ * Height the widget needs besides its canvases: header, control bar (two lines when narrow),
+ * panel titles, the heatmap's status line and the token panel (its row scrolls past 96 px).
+ */
+export const CHROME_PX = 236;
+/** The canvases never get less than this, however low the cap. */
+const MIN_CANVAS_HEIGHT_PX = 200;
+
+/** Height the overview and heatmap canvases may take under a widget height cap of `maxHeight`. */
+export function canvasHeight(maxHeight: number): number {
+  if (!(maxHeight > 0) || !Number.isFinite(maxHeight)) return Infinity;
+  return Math.max(MIN_CANVAS_HEIGHT_PX, Math.floor(maxHeight - CHROME_PX));
+}
+
 /** Below this many tokens per axis every label is drawn, so cells are at least this tall/wide. */
 export const READABLE_TOKENS = 128;
 /** Cell size that fits one label line of `LABEL_FONT_PX`. */
@@ -38,6 +54,8 @@ export interface HeatmapLayoutInput {
   cols: number;
   /** Width the whole canvas should fit in, if the readable minimum allows. */
   availableWidth: number;
+  /** Height the whole canvas should fit in, if the readable minimum allows (default: any). */
+  availableHeight?: number;
   /** Widest row (query) label, measured. */
   rowLabelWidth: number;
   /** Widest column (key) label, measured (drawn vertically). */
@@ -117,7 +135,8 @@ export function heatmapLayout(input: HeatmapLayoutInput): HeatmapLayout {
   const top = Math.ceil(Math.min(input.colLabelWidth, MAX_LABEL_PX) + LABEL_PAD * 2);
   const right = COLORBAR_GAP + COLORBAR_WIDTH + COLORBAR_LABELS;
   const fitW = (input.availableWidth - left - right) / Math.max(cols, 1);
-  const cellW = cellSize(fitW, cols, ratio);
+  const fitH = ((input.availableHeight ?? Infinity) - top - LABEL_PAD - COLORBAR_LEGEND) / Math.max(rows, 1);
+  const cellW = cellSize(Math.min(fitW, fitH), cols, ratio);
   const cellH = cellSize(cellW, rows, ratio);
   const grid: Rect = { x: left, y: top, w: cols * cellW, h: rows * cellH };
   const barH = Math.min(Math.max(grid.h, MIN_COLORBAR_HEIGHT), MAX_COLORBAR_HEIGHT);
@@ -144,6 +163,8 @@ export interface OverviewLayoutInput {
   aggregates: number;
   /** Width the grid should fill. */
   targetWidth: number;
+  /** Height the grid should fit in, if thumbnails stay at least {@link MIN_THUMB_PX} (default: any). */
+  targetHeight?: number;
 }
 
 /** Where the overview's thumbnails and labels go. */
@@ -175,7 +196,10 @@ export function overviewLayout(input: OverviewLayoutInput): OverviewLayout {
   const columns = input.heads + input.aggregates;
   const gap = 2;
   const aggregateGap = input.aggregates > 0 ? 8 : 0;
-  const fit = Math.floor((input.targetWidth - OVERVIEW_LEFT - aggregateGap) / Math.max(columns, 1)) - gap;
+  const fitW = Math.floor((input.targetWidth - OVERVIEW_LEFT - aggregateGap) / Math.max(columns, 1)) - gap;
+  // the column labels take 30 px above the grid, or 46 px when rotated (thumbnails under 28 px)
+  const fitH = (top: number): number => Math.floor(((input.targetHeight ?? Infinity) - top) / Math.max(input.layers, 1)) - gap;
+  const fit = Math.min(fitW, fitH(30) >= 28 ? fitH(30) : fitH(46));
   const thumb = Math.min(Math.max(fit, MIN_THUMB_PX), MAX_THUMB_PX);
   const rotateAggregateLabels = thumb < 28;
   const top = rotateAggregateLabels ? 46 : 30;

@@ -65,6 +65,7 @@ export class OverviewView {
   private hovered: string | null = null;
   /** Read from CSS at each full paint; the overlay reuses it (no style reads while hovering). */
   private theme: Theme = PRINT_THEME;
+  private targetHeight = Infinity;
 
   constructor(
     host: HTMLElement,
@@ -99,12 +100,20 @@ export class OverviewView {
       heads: content.numHeads,
       aggregates: content.overview.columns - content.numHeads,
       targetWidth: this.targetWidth,
+      targetHeight: this.targetHeight,
     });
     const { left, top, thumb, gap, aggregateGap, heads, columns, layers } = this.layout;
     // geometry for automation and tests (CSS pixels of the canvas)
     this.canvas.dataset.layout = JSON.stringify({ left, top, thumb, gap, aggregateGap, heads, columns, layers });
     this.rasterize();
     this.paint();
+  }
+
+  /** Fit the grid to a height, where thumbnails stay readable (lays out again). */
+  setTargetHeight(height: number): void {
+    if (height === this.targetHeight) return;
+    this.targetHeight = height;
+    if (this.content) this.setContent(this.content);
   }
 
   /** Recolour for a new colour scale. */

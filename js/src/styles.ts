@@ -21,7 +21,13 @@ export const CSS = `
   padding: 4px 0;
   outline: none;
   max-width: 100%;
+  /* fits a notebook cell's output (marimo shows about 610 px): the body scrolls past the cap */
+  display: flex;
+  flex-direction: column;
+  max-height: var(--attnviz-max-height, 600px);
 }
+.attnviz-root > * { flex: none; }
+.attnviz-root > .attnviz-body { flex: 1 1 auto; min-height: 0; overflow: auto; }
 .attnviz-root *, .attnviz-root *::before, .attnviz-root *::after { box-sizing: border-box; }
 .attnviz-root [hidden] { display: none !important; }
 .attnviz-root .attnviz-header { display: flex; flex-wrap: wrap; align-items: baseline; gap: 4px 12px; margin: 0 0 6px; }
@@ -63,7 +69,7 @@ export const CSS = `
 .attnviz-root .attnviz-panel-title { font-size: 12px; font-weight: 600; margin: 0 0 4px; color: var(--attnviz-fg); }
 .attnviz-root .attnviz-panel-title .attnviz-panel-hint { font-weight: 400; color: var(--attnviz-muted); margin-left: 6px; }
 .attnviz-root .attnviz-canvas-wrap { position: relative; display: inline-block; line-height: 0; }
-.attnviz-root .attnviz-scroll { overflow: auto; max-width: 100%; max-height: 80vh; }
+.attnviz-root .attnviz-scroll { overflow: auto; max-width: 100%; max-height: var(--attnviz-canvas-height, 80vh); }
 .attnviz-root canvas { display: block; }
 .attnviz-root canvas.attnviz-overlay { position: absolute; left: 0; top: 0; pointer-events: none; }
 .attnviz-root canvas.attnviz-overview, .attnviz-root canvas.attnviz-heatmap { cursor: crosshair; }
@@ -80,7 +86,7 @@ export const CSS = `
 .attnviz-root .attnviz-prediction-value { text-align: right; font-variant-numeric: tabular-nums; color: var(--attnviz-muted); }
 .attnviz-root .attnviz-tokens-panel { margin-top: 12px; }
 .attnviz-root .attnviz-tokens-legend { font-size: 12px; color: var(--attnviz-muted); margin: 0 0 4px; }
-.attnviz-root .attnviz-token-row { display: flex; flex-wrap: wrap; align-items: baseline; gap: 3px 2px; max-height: 260px; overflow-y: auto; padding: 2px; }
+.attnviz-root .attnviz-token-row { display: flex; flex-wrap: wrap; align-items: baseline; gap: 3px 2px; max-height: 96px; overflow-y: auto; padding: 2px; }
 .attnviz-root .attnviz-token-row + .attnviz-token-row { margin-top: 6px; }
 .attnviz-root .attnviz-token-row-label { font-size: 11px; color: var(--attnviz-muted); margin-right: 6px; }
 .attnviz-root .attnviz-token {

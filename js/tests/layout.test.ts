@@ -4,6 +4,9 @@ import {
   READABLE_CELL_PX,
   blockRange,
   cellSize,
+  CHROME_PX,
+  DEFAULT_MAX_HEIGHT_PX,
+  canvasHeight,
   heatmapLayout,
   labelIndices,
   labelStep,
@@ -117,6 +120,36 @@ describe("overviewLayout", () => {
     const big = overviewLayout({ layers: 32, heads: 32, aggregates: 3, targetWidth: 560 });
     expect(big.thumb).toBe(14);
     expect(big.rotateAggregateLabels).toBe(true);
+  });
+});
+
+describe("fitting a height cap", () => {
+  it("leaves the canvases what the chrome does not take", () => {
+    expect(canvasHeight(DEFAULT_MAX_HEIGHT_PX)).toBe(DEFAULT_MAX_HEIGHT_PX - CHROME_PX);
+    expect(canvasHeight(100)).toBe(200); // never below the minimum
+    expect(canvasHeight(NaN)).toBe(Infinity); // no cap (max-height: none)
+  });
+
+  it("fits the heatmap's cells to the height as well as the width", () => {
+    const labels = { rowLabelWidth: 40, colLabelWidth: 40 };
+    const free = heatmapLayout({ rows: 14, cols: 14, availableWidth: 900, ...labels });
+    const capped = heatmapLayout({ rows: 14, cols: 14, availableWidth: 900, availableHeight: 300, ...labels });
+    expect(free.height).toBeGreaterThan(300);
+    expect(capped.height).toBeLessThanOrEqual(300);
+    expect(capped.cellH).toBeGreaterThanOrEqual(12);
+    // 100 tokens stay readable (12 px cells): taller than the cap, the panel scrolls
+    const long = heatmapLayout({ rows: 100, cols: 100, availableWidth: 1600, availableHeight: 300, ...labels });
+    expect(long.cellH).toBe(12);
+  });
+
+  it("fits the overview's thumbnails to the height, down to 14 px", () => {
+    const capped = overviewLayout({ layers: 12, heads: 12, aggregates: 3, targetWidth: 560, targetHeight: 364 });
+    expect(capped.height).toBeLessThanOrEqual(364);
+    const free = overviewLayout({ layers: 12, heads: 12, aggregates: 3, targetWidth: 560 });
+    expect(free.height).toBeGreaterThan(364);
+    expect(capped.thumb).toBeLessThan(free.thumb);
+    const deep = overviewLayout({ layers: 48, heads: 12, aggregates: 3, targetWidth: 560, targetHeight: 364 });
+    expect(deep.thumb).toBe(14);
   });
 });
 

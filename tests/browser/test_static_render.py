@@ -297,6 +297,41 @@ def test_bundle_exports_the_widget_the_way_anywidget_recommends(page: tuple[Any,
     assert problems.errors == []
 
 
+def _heights(pg: Any, host: str) -> dict[str, float]:
+    return pg.evaluate(
+        """(host) => {
+            const root = document.querySelector(`#${host} .attnviz-root`);
+            const top = (s) => root.querySelector(s).getBoundingClientRect().top - root.getBoundingClientRect().top;
+            const body = root.querySelector(".attnviz-body");
+            return { root: root.getBoundingClientRect().height, controls: top(".attnviz-controls"),
+                     bodyScrolls: body.scrollHeight > body.clientHeight + 1 };
+        }""",
+        host,
+    )
+
+
+@pytest.mark.parametrize(("n", "width"), [(14, 1100), (512, 1100), (14, 700)])
+def test_fits_a_notebook_cell(page: tuple[Any, PageProblems], n: int, width: int) -> None:
+    """marimo shows about 610 px of a cell's output: the widget stays within 600 px, the header
+    and controls on top, and only its body scrolls when the content needs more."""
+    pg, problems = page
+    pg.evaluate("([w]) => { document.getElementById('a').style.width = `${w}px`; }", [width])
+    mount(pg, "a", tokens=tokens(n), layers=12, heads=12)
+    wait_ready(pg, "a")
+    sizes = _heights(pg, "a")
+    assert sizes["root"] <= 600, sizes
+    assert sizes["controls"] < 60, sizes
+    if n == 14 and width == 1100:
+        assert not sizes["bodyScrolls"], sizes  # a sentence fits without scrolling
+    # a host that sets a lower cap gets a smaller widget
+    pg.evaluate("() => window.unmount('a')")
+    pg.evaluate("() => document.getElementById('a').style.setProperty('--attnviz-max-height', '450px')")
+    mount(pg, "a", tokens=tokens(n), layers=12, heads=12)
+    wait_ready(pg, "a")
+    assert _heights(pg, "a")["root"] <= 450
+    assert problems.errors == []
+
+
 def test_exports_png(page: tuple[Any, PageProblems], tmp_path: Path) -> None:
     pg, problems = page
     mount(pg, "a", tokens=tokens(16), layers=2, heads=2)
