@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import re
+from pathlib import Path
+
 import numpy as np
 import pytest
+from protocol_fixtures.generate import served_from_state
 
 from attnviz_widget.protocol import HANDLERS, Served, answer, handles
 from attnviz_widget.wire import rollout_or_none
@@ -72,3 +78,35 @@ def test_a_new_request_kind_is_one_registered_function(served: Served) -> None:
         assert reply == {"type": "echo-shape", "id": "q", "version": 4, "shape": [2, 3, 5, 5]} and payload is None
     finally:
         del HANDLERS["echo-shape"]
+
+
+# -- the shared fixtures: the same requests and replies as LocalModel (js/tests/protocol-fixtures.test.ts) --
+
+FIXTURES = sorted((Path(__file__).parent / "protocol_fixtures").glob("*.json"))
+
+
+def fixture_cases() -> list:
+    cases = []
+    for path in FIXTURES:
+        fixture = json.loads(path.read_text(encoding="utf-8"))
+        cases += [pytest.param(fixture["state"], case, id=f"{path.stem}: {case['name']}") for case in fixture["cases"]]
+    return cases
+
+
+def test_the_fixtures_cover_every_request_kind_and_an_error() -> None:
+    assert len(FIXTURES) >= 2
+    kinds = {case.values[1]["reply"]["type"] for case in fixture_cases()}
+    assert set(HANDLERS) | {"error"} <= kinds, "add a fixture for each request kind (generate.py)"
+
+
+@pytest.mark.parametrize(("state", "case"), fixture_cases())
+def test_python_answers_the_shared_fixtures(state: dict, case: dict) -> None:
+    reply, payload = answer(served_from_state(state), case["request"])
+    if "message_pattern" in case:
+        assert re.search(case["message_pattern"], reply.pop("message"))
+    assert reply == case["reply"]
+    if case["buffer"] is None:
+        assert payload is None
+    else:
+        assert len(payload) == case["buffer"]["byte_length"]
+        assert hashlib.sha256(payload).hexdigest() == case["buffer"]["sha256"]

@@ -91,13 +91,19 @@ export class LocalModel implements AnyModelLike {
   }
 
   private answer(msg: { id?: string; version?: number; what?: string; layer?: number }): [object, DataView[]] {
-    const { id, version } = msg;
+    const { id } = msg;
+    const version = this.values.get("data_version") as number;
     const meta = (this.values.get("meta") ?? {}) as { num_heads?: number; layer_indices?: number[] };
     const q = (this.values.get("tokens") as unknown[] | undefined)?.length ?? 0;
     const keyTokens = this.values.get("key_tokens") as unknown[] | undefined;
     const k = keyTokens && keyTokens.length > 0 ? keyTokens.length : q;
     const fail = (message: string): [object, DataView[]] => [{ type: "error", id, version, message }, []];
+    // the same refusals as Python's attnviz_widget/protocol.py (tests/protocol_fixtures)
+    if (msg.version !== version) return fail("the data changed since this request");
     if (msg.what === "layer") {
+      if (!Number.isInteger(msg.layer)) {
+        return fail(`request field 'layer' must be an integer, got ${JSON.stringify(msg.layer)}`);
+      }
       const bytes = this.layers.get(String(msg.layer));
       if (!bytes) return fail(`layer ${String(msg.layer)} is not embedded in this page`);
       const heads = meta.num_heads ?? bytes.byteLength / (2 * q * k);
