@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import settings
 
 from attnviz_widget.data import AttentionData, ModelInfo, Prediction, TokenSequence
 
