@@ -12,6 +12,12 @@ from hypothesis import settings
 
 from attnviz_widget.data import AttentionData, ModelInfo, Prediction, TokenSequence
 
+# Hypothesis: under CI (CI=true) every run draws the same examples, so a failure reproduces;
+# elsewhere examples are random. No per-example deadline: two shared cores make timings noisy.
+settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
+settings.register_profile("dev", deadline=None)
+settings.load_profile("ci" if os.environ.get("CI", "").lower() in ("1", "true", "yes") else "dev")
+
 
 def random_rows(
     rng: np.random.Generator,
