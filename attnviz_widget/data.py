@@ -4,198 +4,30 @@
 float32 array of shape ``(layers, heads, query, key)`` together with the tokens of both
 axes, the padding mask, which model layers were kept, facts about the model and, for
 classifiers, the prediction. Every other module consumes or produces it; this module
-imports numpy and nothing else of ours.
+imports numpy and the other numpy-only modules of ours (the token axes in
+:mod:`~attnviz_widget.token_sequence`, model facts and predictions in
+:mod:`~attnviz_widget.model_info`, aggregates, pooling, the vocabulary).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import PureWindowsPath
 from typing import Any, Literal
 
 import numpy as np
 
 from .aggregates import attention_rollout, check_rollout_layers, head_max, head_mean
 from .errors import InputError
+from .model_info import ModelInfo, Prediction
 from .pooling import THUMBNAIL_SIZE, max_pool, pool_by
-from .vocabulary import AGGREGATES, looks_special
+from .token_sequence import TokenSequence
+from .vocabulary import AGGREGATES
 
 AttentionKind = Literal["self", "encoder", "decoder", "cross"]
 ATTENTION_KINDS: tuple[str, ...] = ("self", "encoder", "decoder", "cross")
 
-def _bool_vector(values: Any, length: int, name: str, default: bool) -> np.ndarray:
-    """A read-only bool vector of ``length``; ``values=None`` gives ``default`` everywhere."""
-    if values is None:
-        vector = np.full(length, default, dtype=bool)
-    else:
-        vector = np.asarray(values).astype(bool, copy=True).reshape(-1)
-        if vector.shape != (length,):
-            raise InputError(f"{name} has {vector.shape[0]} entries but there are {length} tokens")
-    vector.setflags(write=False)
-    return vector
-
-
-@dataclass(frozen=True, eq=False)
-class TokenSequence:
-    """The tokens along one axis of an attention matrix.
-
-    Attributes:
-        tokens: the tokens as the tokenizer spells them, e.g. ``["[CLS]", "hel", "##lo"]``.
-        display: the same tokens made readable (``Ġ``/``▁`` markers and byte-level
-            encodings removed); defaults to ``tokens``.
-        mask: bool ``(n,)``, True for real tokens, False for padding.
-        special: bool ``(n,)``, True for special tokens such as ``[CLS]``, ``</s>``, padding.
-    """
-
-    tokens: tuple[str, ...]
-    display: tuple[str, ...] = ()
-    # None becomes the default vector in __post_init__, so readers always see arrays.
-    mask: np.ndarray = field(default=None)  # type: ignore[arg-type]
-    special: np.ndarray = field(default=None)  # type: ignore[arg-type]
-
-    def __post_init__(self) -> None:
-        tokens = tuple(str(token) for token in self.tokens)
-        object.__setattr__(self, "tokens", tokens)
-        display = tuple(str(token) for token in self.display) if self.display else tokens
-        if len(display) != len(tokens):
-            raise InputError(f"display has {len(display)} entries but there are {len(tokens)} tokens")
-        object.__setattr__(self, "display", display)
-        object.__setattr__(self, "mask", _bool_vector(self.mask, len(tokens), "mask", True))
-        special = self.special
-        if special is None:
-            special = [looks_special(token) for token in tokens]
-        object.__setattr__(self, "special", _bool_vector(special, len(tokens), "special", False))
-
-    def __len__(self) -> int:
-        return len(self.tokens)
-
-    def select(self, keep: np.ndarray) -> TokenSequence:
-        """The tokens where the bool vector ``keep`` ``(n,)`` is True."""
-        indices = np.flatnonzero(keep)
-        return TokenSequence(
-            tokens=tuple(self.tokens[i] for i in indices),
-            display=tuple(self.display[i] for i in indices),
-            mask=self.mask[indices],
-            special=self.special[indices],
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "tokens": list(self.tokens),
-            "display": list(self.display),
-            "mask": self.mask.astype(int).tolist(),
-            "special": self.special.astype(int).tolist(),
-        }
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    """Facts about the model an extraction came from.
-
-    Attributes:
-        model_type: the config's ``model_type`` (``"bert"``, ``"gpt2"``, ...) or ``"pytorch"``.
-        architecture: ``"encoder"``, ``"decoder"`` or ``"encoder-decoder"``.
-        num_layers: layers of the model (of each stack for encoder-decoder models).
-        num_heads: query heads per layer.
-        name: where the model came from (a directory or a hub name), if known.
-    """
-
-    model_type: str
-    architecture: str
-    num_layers: int
-    num_heads: int
-    name: str | None = None
-
-    @property
-    def short_name(self) -> str | None:
-        """The name for titles and shared files, from the string alone (no file-system reads).
-
-        A path (absolute, ``~``, ``./``, a drive, a backslash or two slashes) by its last
-        part: ``/home/me/models/my-model`` -> ``my-model``; a hub id as it is
-        (``bert-base-uncased``, ``org/model``); None when nothing is left (``"."``).
-        """
-        name = self.name
-        if not name:
-            return name
-        if not (name.startswith(("/", "\\", "~", ".")) or "\\" in name or name.count("/") > 1 or name[1:2] == ":"):
-            return name
-        last = PureWindowsPath(name).name  # splits at "/" and "\\" alike
-        return None if last in ("", ".", "..") else last
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "model_type": self.model_type,
-            "architecture": self.architecture,
-            "num_layers": self.num_layers,
-            "num_heads": self.num_heads,
-            "name": self.name,
-        }
-
-    @classmethod
-    def from_dict(cls, values: Mapping[str, Any]) -> ModelInfo:
-        return cls(
-            model_type=str(values["model_type"]),
-            architecture=str(values["architecture"]),
-            num_layers=int(values["num_layers"]),
-            num_heads=int(values["num_heads"]),
-            name=None if values.get("name") is None else str(values["name"]),
-        )
-
-
-@dataclass(frozen=True, eq=False)
-class Prediction:
-    """A sequence classifier's output for the text.
-
-    Attributes:
-        logits: float32 ``(labels,)``, as the model returned them.
-        probabilities: float32 ``(labels,)``, the softmax of the logits.
-        labels: the label names from the model's config (``id2label``).
-    """
-
-    logits: np.ndarray
-    probabilities: np.ndarray
-    labels: tuple[str, ...]
-
-    def __post_init__(self) -> None:
-        logits = np.asarray(self.logits, dtype=np.float32).reshape(-1)
-        probabilities = np.asarray(self.probabilities, dtype=np.float32).reshape(-1)
-        labels = tuple(str(label) for label in self.labels)
-        if not len(logits) == len(probabilities) == len(labels):
-            raise InputError(
-                f"prediction has {len(logits)} logits, {len(probabilities)} probabilities "
-                f"and {len(labels)} labels; they must match"
-            )
-        object.__setattr__(self, "logits", logits)
-        object.__setattr__(self, "probabilities", probabilities)
-        object.__setattr__(self, "labels", labels)
-
-    @classmethod
-    def from_logits(cls, logits: Sequence[float] | np.ndarray, labels: Sequence[str]) -> Prediction:
-        values = np.asarray(logits, dtype=np.float64).reshape(-1)
-        exp = np.exp(values - values.max())
-        return cls(logits=values, probabilities=exp / exp.sum(), labels=tuple(labels))
-
-    @property
-    def label(self) -> str:
-        """The most probable label."""
-        return self.labels[int(np.argmax(self.probabilities))]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "labels": list(self.labels),
-            "logits": self.logits.tolist(),
-            "probabilities": self.probabilities.tolist(),
-            "label": self.label,
-        }
-
-    @classmethod
-    def from_dict(cls, values: Mapping[str, Any]) -> Prediction:
-        return cls(
-            logits=np.asarray(values["logits"], dtype=np.float32),
-            probabilities=np.asarray(values["probabilities"], dtype=np.float32),
-            labels=tuple(values["labels"]),
-        )
+__all__ = ["ATTENTION_KINDS", "AttentionData", "ModelInfo", "Prediction", "TokenSequence", "describe_range"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -221,6 +53,11 @@ class AttentionData:
         prediction: a classifier's prediction, if the model is one.
         parts: for an encoder-decoder model, the other stacks by kind
             (``{"decoder": ..., "cross": ...}``); this object is the encoder.
+        generation: for text the model generated (:func:`attnviz_widget.generate`), the
+            :class:`~attnviz_widget.generation.Generation` record (which query tokens are
+            prompt and which generated, each step's probability, entropy and top-5
+            alternatives), shared by every part; None for an extraction. Kept by
+            :meth:`select_layers` and :meth:`without_padding`.
     """
 
     attentions: np.ndarray
@@ -233,6 +70,7 @@ class AttentionData:
     model: ModelInfo | None = None
     prediction: Prediction | None = None
     parts: Mapping[str, AttentionData] = field(default_factory=dict)
+    generation: Any = None
     _rollout: list[np.ndarray] = field(default_factory=list, init=False, repr=False)
 
     def __post_init__(self) -> None:
