@@ -108,12 +108,15 @@ def scan(
     record: LayerRecord,
     budget: int = DEFAULT_BLOCK_BYTES,
     edges: tuple[np.ndarray, np.ndarray] | None = None,
+    known: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """One streaming pass over every score of the layer.
 
     Args:
         edges: query and key block starts of a thumbnail grid (:func:`attnviz_widget.wire.block_edges`),
             or None for the normalisers alone.
+        known: ``(row_max, row_sum)`` already computed: the pass then only keeps block maxima, and
+            the thumbnails use exactly the normalisers the other answers use.
 
     Returns:
         ``row_max``, ``row_sum``: float32 ``(heads, query)``; thumbnails: float32 ``(heads, tq, tk)``,
@@ -123,7 +126,9 @@ def scan(
     device = record.query.device
     row_max = torch.full((heads, rows), -math.inf, device=device)
     row_sum = torch.zeros((heads, rows), device=device)
-    if record.sinks is not None:
+    if known is not None and edges is not None:
+        row_max, row_sum = known
+    elif record.sinks is not None:
         row_max[:] = record.sinks.float()[:, None]
         row_sum[:] = 1.0
     thumbs = None
@@ -145,12 +150,14 @@ def scan(
             if block_max is not None:
                 for block, a, b in _block_spans(k_edges, keys, k0, k1):
                     torch.maximum(block_max[:, :, block], s[:, :, a - k0 : b - k0].amax(-1), out=block_max[:, :, block])
+            if known is not None and edges is not None:
+                continue
             new_max = torch.maximum(m, s.amax(-1))
             safe = _finite(new_max)
             total.mul_(torch.exp(m - safe)).add_(s.sub_(safe[..., None]).exp_().sum(-1))
             m.copy_(new_max)
         if thumbs is not None and block_max is not None:
-            weights = block_max.sub_(_finite(m)[..., None]).exp_().div_(total[..., None])
+            weights = block_max.sub_(_finite(m)[..., None]).exp_().div_(total[..., None])  # (heads, rows, tk)
             empty = total == 0  # every key hidden: eager's softmax spreads such a row evenly
             if bool(empty.any()):
                 weights[empty] = 1.0 / keys

@@ -112,9 +112,11 @@ def records_from(tensors: Mapping[str, np.ndarray], metadata: Mapping[str, str],
         return _device(np.asarray(tensors[name]), dtypes.get(name, ""), device, name)
 
     try:
-        specs = []
+        specs, padding_lengths = [], []
         for index, info in enumerate(_json(metadata, _MASKS_KEY)):
             parts = {part: get(f"mask{index}.{part}") for part in info.pop("parts")}
+            padding = parts.get("key_padding")
+            padding_lengths.append(None if padding is None else tuple(padding.shape))
             specs.append(MaskSpec(**info, **parts))
         records: dict[int, LayerRecord] = {}
         for info in _json(metadata, _LAYERS_KEY):
@@ -129,6 +131,9 @@ def records_from(tensors: Mapping[str, np.ndarray], metadata: Mapping[str, str],
                 row_max=get(f"layer{layer}.row_max", optional=True),
                 row_sum=get(f"layer{layer}.row_sum", optional=True),
             )
+            padding_shape = padding_lengths[int(info["mask"])]
+            if padding_shape is not None and padding_shape != (key.shape[1],):
+                raise FormatError(f"layer {layer}: key padding has shape {padding_shape}, expected ({key.shape[1]},)")
             _check(layer, record)
             records[layer] = record
     except (KeyError, IndexError, TypeError, ValueError) as error:

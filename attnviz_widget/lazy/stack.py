@@ -96,6 +96,12 @@ class LazyStack:
         if not 0 <= start < stop <= length:
             raise InputError(f"{what} range {start}:{stop} is out of range: need 0 <= start < stop <= {length}")
 
+    @staticmethod
+    def _size(size: int) -> int:
+        if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
+            raise InputError(f"thumbnail size must be a positive integer, got {size!r}")
+        return int(size)
+
     # ---- normalisers ------------------------------------------------------------------
     def _normalised(self, record: LayerRecord) -> LayerRecord:
         if record.row_max is None or record.row_sum is None:
@@ -175,32 +181,28 @@ class LazyStack:
         pools a dense matrix, so each cell is the largest exact weight in its block. One pass per
         layer, which also leaves that layer's normalisers cached.
         """
-        if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
-            raise InputError(f"thumbnail size must be a positive integer, got {size!r}")
-        size = int(size)
+        size = self._size(size)
         if size not in self._thumbnails:
             edges = (block_edges(self.num_queries, size), block_edges(self.num_keys, size))
-            layers = []
-            for record in self._records.values():
-                row_max, row_sum, thumbs = compute.scan(record, self.block_bytes, edges)
-                if record.row_max is None:
-                    record.row_max, record.row_sum = row_max, row_sum
-                assert thumbs is not None
-                layers.append(thumbs.cpu().numpy())
+            layers = [self._scan_thumbnails(record, edges) for record in self._records.values()]
             self._thumbnails[size] = np.stack(layers).astype(np.float32, copy=False)
         return self._thumbnails[size].copy()
+
+    def _scan_thumbnails(self, record: LayerRecord, edges: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+        known = None if record.row_max is None or record.row_sum is None else (record.row_max, record.row_sum)
+        row_max, row_sum, thumbs = compute.scan(record, self.block_bytes, edges, known)
+        record.row_max, record.row_sum = row_max, row_sum
+        assert thumbs is not None
+        return thumbs.cpu().numpy().astype(np.float32, copy=False)
 
     def layer_thumbnails(self, layer: int, size: int = THUMBNAIL_SIZE) -> np.ndarray:
         """float32 ``(heads, tq, tk)`` thumbnails of one layer (for painting layer by layer)."""
         record = self._record(layer)
+        size = self._size(size)
         if size in self._thumbnails:
             return self._thumbnails[size][self.layer_indices.index(int(layer))].copy()
         edges = (block_edges(self.num_queries, size), block_edges(self.num_keys, size))
-        row_max, row_sum, thumbs = compute.scan(record, self.block_bytes, edges)
-        if record.row_max is None:
-            record.row_max, record.row_sum = row_max, row_sum
-        assert thumbs is not None
-        return thumbs.cpu().numpy().astype(np.float32, copy=False)
+        return self._scan_thumbnails(record, edges)
 
     @property
     def nbytes(self) -> int:
