@@ -19,6 +19,13 @@ settings.register_profile("dev", deadline=None)
 settings.load_profile("ci" if os.environ.get("CI", "").lower() in ("1", "true", "yes") else "dev")
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every ``browser`` test is ``slow`` too, so ``pytest -m "not slow"`` is the fast subset."""
+    for item in items:
+        if item.get_closest_marker("browser") is not None and item.get_closest_marker("slow") is None:
+            item.add_marker(pytest.mark.slow)
+
+
 def random_rows(
     rng: np.random.Generator,
     shape: tuple[int, ...],

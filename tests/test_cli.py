@@ -166,6 +166,7 @@ def test_visualize_range_errors_and_the_other_format(extracted: Path, tmp_path: 
     assert not Path(out).exists()
 
 
+@pytest.mark.slow  # two interpreters in subprocesses
 def test_console_scripts_exit_2_without_a_traceback(tmp_path: Path) -> None:
     scripts = Path(sys.executable).parent
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}

@@ -27,6 +27,7 @@ def test_demo_data_is_balanced_and_held_out_is_unseen() -> None:
     assert not train & {text for text, _ in sentences["held_out"]}
 
 
+@pytest.mark.slow  # fine-tunes the demo model on first use (~15 s), loads MiniLM
 def test_demo_model_is_the_pretrained_minilm_with_a_classifier(demo_dir: Path) -> None:
     data = extract(demo_dir, "The acting was wonderful.", device="cpu")
     assert data.attentions.shape == (6, 12, 7, 7)
@@ -38,6 +39,7 @@ def test_demo_model_is_the_pretrained_minilm_with_a_classifier(demo_dir: Path) -
     assert metrics["held_out_sentences"] == 16 and metrics["held_out_accuracy"] >= 0.75
 
 
+@pytest.mark.slow  # the demo model
 def test_cli_uses_the_demo_model_without_model_output(
     demo_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -11,10 +11,13 @@ import pytest
 
 JS = Path(__file__).resolve().parents[1] / "js"
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("npm") is None or not (JS / "node_modules").is_dir(),
-    reason="needs npm and js/node_modules (pip install builds them; or run npm ci in js/)",
-)
+pytestmark = [
+    pytest.mark.slow,  # npm subprocesses: tsc and vitest
+    pytest.mark.skipif(
+        shutil.which("npm") is None or not (JS / "node_modules").is_dir(),
+        reason="needs npm and js/node_modules (pip install builds them; or run npm ci in js/)",
+    ),
+]
 
 
 def run_npm(script: str) -> subprocess.CompletedProcess[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import importlib.util
 import json
@@ -17,11 +18,14 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 BUNDLE = REPO / "attnviz_widget" / "static" / "widget.js"
 QUICK_START = REPO / "notebooks" / "01_quick_start.ipynb"
+MARIMO_APP = REPO / "notebooks" / "marimo_quick_start.py"
 ARTIFACTS = REPO / "tests" / "artifacts"
 #: The variable holding the widget in the notebook under test.
 WIDGET_VAR = "widget"
 #: Used when the example notebook is missing or does not create ``widget``.
 FALLBACK_TEXT = "The acting was wonderful and the story was moving"
+#: The text of the host tests (every word is in the tiny models' vocabulary).
+HOST_TEXT = "i loved the acting and the plot but the ending was really quite boring"
 
 
 def load_harness() -> Any:
@@ -36,14 +40,14 @@ def load_harness() -> Any:
     return sys.modules[name]
 
 
-def missing_requirements() -> str | None:
-    """Why a real-JupyterLab test cannot run here, or None."""
+def missing_requirements(*extra: str) -> str | None:
+    """Why a real-JupyterLab test (needing the ``extra`` packages too) cannot run here, or None."""
     chromium = load_harness().CHROMIUM
     if not chromium.exists():
         return f"{chromium} not found (apt-get install chromium)"
     if not BUNDLE.exists():
         return f"{BUNDLE.relative_to(REPO)} not built (cd js && npm install && npm run build)"
-    for dist in ("playwright", "jupyterlab", "ipykernel", "jupyter_client"):
+    for dist in ("playwright", "jupyterlab", "ipykernel", "jupyter_client", *extra):
         try:
             importlib.metadata.version(dist)
         except importlib.metadata.PackageNotFoundError:
@@ -101,37 +105,27 @@ class LabSession:
         return cell.locator(".attnviz-root").first
 
 
-@pytest.fixture(scope="module")
-def lab_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabSession]:
-    """The quick-start notebook run in a headless JupyterLab (module scope: one lab per module)."""
-    reason = missing_requirements()
-    if reason:
-        pytest.skip(reason)
+@contextlib.contextmanager
+def notebook_session(
+    root: Path, name: str, source: str, base_dir: Path, *, app: str = "lab", run_timeout: float = 240
+) -> Iterator[LabSession]:
+    """``root/name`` run top to bottom in a headless JupyterLab (``app="lab"``) or Notebook 7."""
     from playwright.sync_api import sync_playwright
 
     harness = load_harness()
-    JupyterLab, LabError, NotebookPage = harness.JupyterLab, harness.LabError, harness.NotebookPage  # noqa: N806
-
-    # fine-tune and cache the demo model here, outside the kernel's cell timeouts (instant when cached)
-    from attnviz_widget.demo import demo_model_dir
-
-    demo_model_dir()
-
-    root = tmp_path_factory.mktemp("lab-root")
-    name, source = notebook_for_test(root)
-    lab = JupyterLab.start(root, base_dir=tmp_path_factory.mktemp("lab-home"))
+    lab = harness.JupyterLab.start(root, base_dir=base_dir, app=app)
     try:
         with sync_playwright() as playwright:
             browser = harness.launch_chromium(playwright)
             try:
                 context = browser.new_context(viewport={"width": 1400, "height": 1400}, device_scale_factor=1)
-                notebook = NotebookPage(context.new_page(), lab, name)
+                notebook = harness.NotebookPage(context.new_page(), lab, name)
                 try:
                     notebook.open()
-                    notebook.run_all(timeout=240)
+                    notebook.run_all(timeout=run_timeout)
                     kernel = notebook.kernel()
-                except LabError as error:
-                    raise LabError(f"{error}\n--- jupyter lab log ---\n{lab.log_tail()}") from None
+                except harness.LabError as error:
+                    raise harness.LabError(f"{error}\n--- jupyter {app} log ---\n{lab.log_tail()}") from None
                 try:
                     yield LabSession(lab, notebook, kernel, source)
                 finally:
@@ -140,3 +134,99 @@ def lab_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabSession
                 browser.close()
     finally:
         lab.stop()
+
+
+@pytest.fixture(scope="module")
+def lab_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabSession]:
+    """The quick-start notebook run in a headless JupyterLab (module scope: one lab per module)."""
+    reason = missing_requirements()
+    if reason:
+        pytest.skip(reason)
+    # fine-tune and cache the demo model here, outside the kernel's cell timeouts (instant when cached)
+    from attnviz_widget.demo import demo_model_dir
+
+    demo_model_dir()
+
+    root = tmp_path_factory.mktemp("lab-root")
+    name, source = notebook_for_test(root)
+    with notebook_session(root, name, source, tmp_path_factory.mktemp("lab-home")) as session:
+        yield session
+
+
+@pytest.fixture(scope="session")
+def host_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A random BERT classifier shaped like the demo model (6 layers x 12 heads), built in ~1 s.
+
+    Its large initial weights give peaked attention, so heatmaps differ from head to head.
+    """
+    from tiny_models import build_bert
+
+    return build_bert(
+        tmp_path_factory.mktemp("host-model") / "tiny-bert",
+        num_hidden_layers=6, num_attention_heads=12, hidden_size=96, intermediate_size=128,
+        initializer_range=0.5,
+    )  # fmt: skip
+
+
+def widget_notebook(root: Path, model_dir: Path, text: str = HOST_TEXT) -> str:
+    """Write a one-widget notebook (``widget = AttentionWidget(model_dir).show(text)``); its name."""
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+    nb.cells = [
+        nbformat.v4.new_code_cell(
+            f"from attnviz_widget import AttentionWidget\n\n"
+            f"{WIDGET_VAR} = AttentionWidget({str(model_dir)!r}).show({text!r})"
+        ),
+        nbformat.v4.new_code_cell(f"print({WIDGET_VAR}.layer, {WIDGET_VAR}.head, {WIDGET_VAR}.selected_token)"),
+    ]
+    name = "host_widget.ipynb"
+    nbformat.write(nb, root / name)
+    return name
+
+
+@pytest.fixture(scope="module")
+def notebook7_session(tmp_path_factory: pytest.TempPathFactory, host_model_dir: Path) -> Iterator[LabSession]:
+    """A one-widget notebook of :func:`host_model_dir` run in a headless Notebook 7."""
+    reason = missing_requirements("notebook")
+    if reason:
+        pytest.skip(reason)
+    root = tmp_path_factory.mktemp("nb7-root")
+    name = widget_notebook(root, host_model_dir)
+    with notebook_session(root, name, "a notebook written by the test", tmp_path_factory.mktemp("nb7-home"),
+                          app="notebook") as session:  # fmt: skip
+        yield session
+
+
+@dataclass
+class MarimoSession:
+    """A marimo app served and opened in headless chromium, with the page's errors."""
+
+    server: Any  # marimo_harness.Marimo
+    page: Any
+    problems: list[str]
+
+
+@pytest.fixture(scope="module", params=["run", "edit"])
+def marimo_session(request: pytest.FixtureRequest, host_model_dir: Path, tmp_path_factory: pytest.TempPathFactory
+                   ) -> Iterator[MarimoSession]:  # fmt: skip
+    """The quick-start app of :func:`host_model_dir` served by ``marimo run`` or ``marimo edit``."""
+    reason = missing_requirements("marimo") or (None if MARIMO_APP.is_file() else f"{MARIMO_APP} is missing")
+    if reason:
+        pytest.skip(reason)
+    from marimo_harness import Marimo, open_app
+    from playwright.sync_api import sync_playwright
+
+    args = {"model_dir": str(host_model_dir), "text": HOST_TEXT}
+    base = tmp_path_factory.mktemp(f"marimo-{request.param}")
+    with Marimo(MARIMO_APP, request.param, args, base).start() as server, sync_playwright() as playwright:
+        browser = load_harness().launch_chromium(playwright)
+        try:
+            page = browser.new_context(viewport={"width": 1400, "height": 1000}, device_scale_factor=1).new_page()
+            problems: list[str] = []
+            page.on("pageerror", lambda error: problems.append(f"pageerror: {error}"))
+            open_app(page, server)
+            yield MarimoSession(server, page, problems)
+        finally:
+            browser.close()

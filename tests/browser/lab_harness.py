@@ -75,6 +75,9 @@ LAB_SETTINGS: dict[str, dict[str, Any]] = {
     },
 }
 
+#: The plugins of :data:`LAB_SETTINGS` that Notebook 7 loads too.
+NOTEBOOK_PLUGINS = ("@jupyterlab/notebook-extension/tracker",)
+
 
 class LabError(RuntimeError):
     """JupyterLab, the page or the kernel did not do what was asked in time."""
@@ -109,6 +112,20 @@ def wait_until(condition: Callable[[], Any], timeout: float, what: str, interval
         time.sleep(interval)
 
 
+def end_process_group(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL, the process group that ``proc`` leads (``start_new_session=True``)."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        if proc.poll() is not None:
+            break
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, sig)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=5)
+    # whatever is left of the group (its pgid is the leader's pid)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
 def write_kernelspec(data_dir: Path, python: str, env: dict[str, str] | None = None) -> Path:
     """A ``python3`` kernelspec under ``data_dir/kernels`` that runs ``python -m ipykernel_launcher``.
 
@@ -128,10 +145,20 @@ def write_kernelspec(data_dir: Path, python: str, env: dict[str, str] | None = N
     return spec_dir
 
 
-class JupyterLab:
-    """One headless JupyterLab server; use :meth:`start` (a context manager as well)."""
+#: The Jupyter front ends a :class:`JupyterLab` can serve: their module and settings class.
+APPS: dict[str, tuple[str, str]] = {
+    "lab": ("jupyterlab", "LabApp"),
+    "notebook": ("notebook", "JupyterNotebookApp"),  # Notebook 7: JupyterLab's components, one notebook a page
+}
 
-    def __init__(self, root_dir: Path, base_dir: Path, python: str, env: dict[str, str]) -> None:
+
+class JupyterLab:
+    """One headless JupyterLab (or Notebook 7) server; use :meth:`start` (a context manager as well)."""
+
+    def __init__(self, root_dir: Path, base_dir: Path, python: str, env: dict[str, str], app: str = "lab") -> None:
+        if app not in APPS:
+            raise ValueError(f"app must be one of {sorted(APPS)}, not {app!r}")
+        self.app = app
         self.root_dir = Path(root_dir)
         self.base_dir = Path(base_dir)
         self.python = python
@@ -157,8 +184,11 @@ class JupyterLab:
         env: dict[str, str] | None = None,
         base_dir: Path | str | None = None,
         timeout: float = 60,
+        app: str = "lab",
     ) -> JupyterLab:
-        """Start JupyterLab serving ``root_dir``; wait until ``/api/status`` answers.
+        """Start JupyterLab (``app="lab"``) or Notebook 7 (``app="notebook"``) serving ``root_dir``.
+
+        Waits until ``/api/status`` answers.
 
         Args:
             root_dir: the folder the lab shows (notebooks go there).
@@ -171,7 +201,7 @@ class JupyterLab:
         owns = base_dir is None
         base = Path(tempfile.mkdtemp(prefix="attnviz-lab-")) if base_dir is None else Path(base_dir)
         extra = {"HF_HUB_OFFLINE": "1", "PYDEVD_DISABLE_FILE_VALIDATION": "1", **(env or {})}
-        lab = cls(Path(root_dir), base, python or sys.executable, extra)
+        lab = cls(Path(root_dir), base, python or sys.executable, extra, app)
         lab._owns_base = owns
         try:
             lab._spawn()
@@ -183,12 +213,17 @@ class JupyterLab:
 
     def _spawn(self) -> None:
         base = self.base_dir
-        dirs = {name: base / name for name in ("config", "data", "user-data", "runtime", "ipython", "settings", "workspaces")}
+        dirs = {
+            name: base / name
+            for name in ("config", "data", "user-data", "runtime", "ipython", "settings", "workspaces")
+        }
         for path in dirs.values():
             path.mkdir(parents=True, exist_ok=True)
         # the kernelspec: JUPYTER_PATH is searched before every other data folder
         write_kernelspec(dirs["data"], self.python, self._env)
         for plugin, values in LAB_SETTINGS.items():
+            if self.app == "notebook" and plugin not in NOTEBOOK_PLUGINS:
+                continue  # settings of a plugin the page does not load break its settings registry
             target = dirs["settings"] / f"{plugin}.jupyterlab-settings"
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(json.dumps(values), encoding="utf-8")
@@ -203,8 +238,9 @@ class JupyterLab:
             "JUPYTER_PLATFORM_DIRS": "1",
         }
         env.pop("JUPYTER_PREFER_ENV_PATH", None)
+        module, app = APPS[self.app]
         argv = [
-            self.python, "-m", "jupyterlab",
+            self.python, "-m", module,
             "--no-browser",
             f"--port={self.port}",
             "--ServerApp.port_retries=0",
@@ -212,10 +248,10 @@ class JupyterLab:
             f"--IdentityProvider.token={self.token}",
             f"--ServerApp.root_dir={self.root_dir}",
             "--allow-root",
-            "--LabApp.news_url=None",
-            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-            f"--LabApp.user_settings_dir={dirs['settings']}",
-            f"--LabApp.workspaces_dir={dirs['workspaces']}",
+            f"--{app}.news_url=None",
+            f"--{app}.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+            f"--{app}.user_settings_dir={dirs['settings']}",
+            f"--{app}.workspaces_dir={dirs['workspaces']}",
         ]  # fmt: skip
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         self._proc = subprocess.Popen(
@@ -251,17 +287,8 @@ class JupyterLab:
                 self.api("/api/shutdown", method="POST", timeout=5)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=10)
-            for sig in (signal.SIGTERM, signal.SIGKILL):
-                if proc.poll() is not None:
-                    break
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(proc.pid, sig)
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    proc.wait(timeout=5)
         if proc is not None:
-            # whatever is left of the server's group (its pgid is its pid: start_new_session)
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(proc.pid, signal.SIGKILL)
+            end_process_group(proc)
         # kernels run in sessions of their own (jupyter_client starts them so); the server
         # normally shuts them down, this catches any that survived it
         for pid in self._kernel_pids:
@@ -321,7 +348,9 @@ class JupyterLab:
         return json.loads(raw) if raw else None
 
     def lab_url(self, notebook: str) -> str:
-        return f"{self.url}/lab/tree/{notebook}?token={self.token}"
+        """The page that opens ``notebook``: in JupyterLab, or alone on a Notebook 7 page."""
+        route = "lab/tree" if self.app == "lab" else "notebooks"
+        return f"{self.url}/{route}/{notebook}?token={self.token}"
 
     def session_of(self, notebook: str) -> dict[str, Any] | None:
         for session in self.api("/api/sessions"):
@@ -414,6 +443,12 @@ class Kernel:
             self.client.stop_channels()
 
 
+def _origin(error: Any) -> str:
+    """The script (URL without query) of the innermost frame of a page error's stack."""
+    match = re.search(r"\(?((?:https?|blob|file):[^\s?)]+)", getattr(error, "stack", "") or "")
+    return match.group(1) if match else "?"
+
+
 def _strip_ansi(text: str) -> str:
     return re.sub(r"\x1b\[[0-9;]*m", "", text)
 
@@ -449,8 +484,10 @@ class NotebookPage:
         self.notebook = notebook
         self.kernel_id: str | None = None
         self.problems: list[str] = []
-        page.on("pageerror", lambda error: self.problems.append(f"pageerror: {error}"))
-        page.on("console", lambda msg: self.problems.append(f"console.error: {msg.text}") if msg.type == "error" else None)
+        page.on("pageerror", lambda error: self.problems.append(f"pageerror: {error} at {_origin(error)}"))
+        page.on(
+            "console", lambda msg: self.problems.append(f"console.error: {msg.text}") if msg.type == "error" else None
+        )
 
     def open(self, timeout: float = 90, *, collapse_left: bool = True) -> NotebookPage:
         """Load the lab on the notebook; wait for its cells and for a connected, idle kernel.
@@ -594,4 +631,3 @@ def running_notebook(
                 browser.close()
     finally:
         shutil.rmtree(root, ignore_errors=True)
-
