@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import anywidget
-import numpy as np
 import traitlets
 
 from .data import AttentionData
+from .display import OneViewPerCell
 from .errors import AttnvizError, InputError
 from .html_export import BUNDLE
 from .prepare import rollout_problem
@@ -41,17 +41,7 @@ def _bundle() -> str | Path:
     )
 
 
-def _execution_count() -> int | None:
-    """The IPython cell being executed, or None outside IPython."""
-    try:
-        from IPython import get_ipython
-    except ImportError:  # pragma: no cover - IPython comes with anywidget
-        return None
-    shell = get_ipython()
-    return None if shell is None else int(shell.execution_count)
-
-
-class AttentionWidget(anywidget.AnyWidget, DataTraits, ViewState):
+class AttentionWidget(OneViewPerCell, anywidget.AnyWidget, DataTraits, ViewState):
     """Interactive attention heatmaps for one text.
 
     Args:
@@ -100,7 +90,6 @@ class AttentionWidget(anywidget.AnyWidget, DataTraits, ViewState):
         self._view_section = ""
         self._served: Served | None = None
         self._failure: BaseException | None = None
-        self._displayed_in: int | None = None
         self.bytes_sent = 0
         """Bytes of attention values sent so far: ``first_matrix`` of each data set and every reply
         (the overview not counted)."""
@@ -162,7 +151,9 @@ class AttentionWidget(anywidget.AnyWidget, DataTraits, ViewState):
                 elif self.status in ("empty", "error"):
                     self._submit(text)  # the same text again after an error: run the model again
         try:
-            self._display_once()
+            from IPython.display import display
+
+            display(self)  # once per cell: see attnviz_widget.display
         except KeyboardInterrupt as interrupt:
             self._interrupted(interrupt)
             raise
@@ -262,7 +253,7 @@ class AttentionWidget(anywidget.AnyWidget, DataTraits, ViewState):
         payload = build_view(self._data, section)
         view = payload.view
         layer, head = fit_selection(view, payload.rollout is not None, self.layer, self.head)
-        first_matrix = float16_bytes(self._focused_matrix(view, payload.rollout, layer, head))
+        first_matrix = float16_bytes(view.matrix(layer, head))  # the one definition of the focused matrix
         self._view = view
         self._view_section = section
         self._served = Served(view, self.data_version + 1, payload.rollout)
@@ -282,19 +273,6 @@ class AttentionWidget(anywidget.AnyWidget, DataTraits, ViewState):
             self.error = ""
             self.status = "ready"
             self.data_version = self._served.version
-
-    @staticmethod
-    def _focused_matrix(
-        view: AttentionData, rollout: np.ndarray | None, layer: int, head: int | str
-    ) -> np.ndarray:
-        """The ``(query, key)`` matrix the frontend shows first: one head, or an aggregate."""
-        position = view.position_of_layer(layer)
-        if isinstance(head, int):
-            return view.attentions[position, head]
-        if head == "rollout" and rollout is not None:
-            return rollout[position]
-        stack = view.attentions[position]
-        return stack.max(axis=0) if head == "max" else stack.mean(axis=0)
 
     @traitlets.validate("layer")
     def _valid_layer(self, proposal: dict[str, Any]) -> int:
@@ -341,27 +319,7 @@ class AttentionWidget(anywidget.AnyWidget, DataTraits, ViewState):
         """The reply to one request from the frontend (see :func:`attnviz_widget.protocol.answer`)."""
         return answer(self._served, request)
 
-    # -- display and export ---------------------------------------------------------------
-
-    def _display_once(self) -> None:
-        """Display the widget unless this cell has displayed it already."""
-        from IPython.display import display
-
-        display(self)
-
-    def _ipython_display_(self) -> None:
-        """IPython's display hook: one view per cell, however the widget reached it."""
-        cell = _execution_count()
-        if cell is not None and cell == self._displayed_in:
-            return
-        self._displayed_in = cell
-        from IPython.display import display
-
-        bundle = self._repr_mimebundle_()
-        if bundle is None:
-            return
-        data, metadata = bundle if isinstance(bundle, tuple) else (bundle, {})
-        display(data, metadata=metadata, raw=True)
+    # -- export ----------------------------------------------------------------------------
 
     def save_html(self, path: str | os.PathLike[str], *, title: str | None = None) -> Path:
         """Write the data shown as one self-contained interactive HTML file (no kernel, no network).

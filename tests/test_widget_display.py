@@ -56,3 +56,21 @@ def test_each_form_shows_exactly_one_view(kernel_env: Path, tmp_path: Path) -> N
     attribute = notebook.cells[1 + [name for name, _, _ in FORMS].index("an attribute of the result")]
     results = [output for output in attribute.outputs if output.output_type == "execute_result"]
     assert [result["data"]["text/plain"] for result in results] == ["'ready'"]
+
+
+def test_a_second_display_in_the_same_cell_shows_nothing(random_attention, monkeypatch: pytest.MonkeyPatch) -> None:
+    import IPython.display
+
+    from attnviz_widget import AttentionWidget, display
+
+    shown: list[dict] = []
+    monkeypatch.setattr(IPython.display, "display", lambda data, **kwargs: shown.append(data))
+    widget = AttentionWidget.from_data(random_attention())
+    for cell in (5, 5, 6, 6, 7):
+        monkeypatch.setattr(display, "execution_count", lambda cell=cell: cell)
+        widget._ipython_display_()
+    assert [data[WIDGET_VIEW]["model_id"] for data in shown] == [widget.model_id] * 3  # cells 5, 6 and 7
+    monkeypatch.setattr(display, "execution_count", lambda: None)  # outside IPython: every display goes through
+    widget._ipython_display_()
+    widget._ipython_display_()
+    assert len(shown) == 5
