@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .comparison import AttentionComparison, compare
     from .extractor import AttentionExtractor, extract
     from .files import read_attention_file, write_attention, write_backend_json, write_extracted_json
+    from .generation import generate
     from .html_export import save_html
     from .plot import plot_heatmap, plot_plotly, save_heatmap
     from .widget import AttentionWidget
@@ -42,6 +43,7 @@ _LAZY = {
     "save_html": "html_export",
     "compare": "comparison",
     "AttentionComparison": "comparison",
+    "generate": "generation",
 }
 
 __all__ = [
@@ -61,6 +63,7 @@ __all__ = [
     "attention_rollout",
     "compare",
     "extract",
+    "generate",
     "plot_heatmap",
     "plot_plotly",
     "prepare",
