@@ -137,3 +137,42 @@ def _rollout(served: Served, request: Mapping[str, Any]) -> Reply:
         raise InputError(rollout_problem(view) or "rollout is unavailable")
     shape = [view.num_layers, len(view.queries), len(view.keys)]
     return {"type": "rollout", "dtype": "float16", "shape": shape}, served.rollout_bytes
+
+
+#: The most values one tile or row reply may hold (8 MB of float16): the browser asks for
+#: tiles of a few hundred cells a side, pooled to screen resolution.
+MAX_TILE_VALUES = 2048 * 2048
+
+
+def head_field(request: Mapping[str, Any]) -> int | str:
+    """``request["head"]``: a head index or an aggregate name (checked by the data)."""
+    value = request.get("head")
+    if isinstance(value, str):
+        return value
+    return integer_field(request, "head")
+
+
+@handles("tile")
+def _tile(served: Served, request: Mapping[str, Any]) -> Reply:
+    """``{what: "tile", layer, head, q0, q1, k0, k1, pool}`` -> float16 ``(ceil((q1-q0)/pool), ceil((k1-k0)/pool))``.
+
+    The block ``[q0:q1, k0:k1]`` of the focused matrix (a head or an aggregate), max-pooled
+    in ``pool`` × ``pool`` blocks from its top-left corner, from ``AttentionData.tile`` (dense
+    or computed on demand). A block outside the matrix is an error reply naming the bounds.
+    """
+    layer, head = integer_field(request, "layer"), head_field(request)
+    q0, q1, k0, k1, pool = (integer_field(request, name) for name in ("q0", "q1", "k0", "k1", "pool"))
+    if pool >= 1 and -(-(q1 - q0) // pool) * -(-(k1 - k0) // pool) > MAX_TILE_VALUES:
+        raise InputError(f"tile of {q1 - q0} x {k1 - k0} at pool {pool} exceeds {MAX_TILE_VALUES} values; pool more")
+    values = served.view.tile(layer, head, q0, q1, k0, k1, pool)
+    reply = {"type": "tile", "layer": layer, "head": head, "q0": q0, "q1": q1, "k0": k0, "k1": k1, "pool": pool}
+    return {**reply, "dtype": "float16", "shape": [int(n) for n in values.shape]}, float16_bytes(values)
+
+
+@handles("row")
+def _row(served: Served, request: Mapping[str, Any]) -> Reply:
+    """``{what: "row", layer, head, query}`` -> float16 ``(1, keys)``: one query's full row at full resolution."""
+    layer, head, query = integer_field(request, "layer"), head_field(request), integer_field(request, "query")
+    values = served.view.rows(layer, head, [query])
+    reply = {"type": "row", "layer": layer, "head": head, "query": query}
+    return {**reply, "dtype": "float16", "shape": [int(n) for n in values.shape]}, float16_bytes(values)

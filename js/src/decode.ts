@@ -114,3 +114,48 @@ export function boolList(raw: unknown): boolean[] {
 export function isRecord(value: unknown): value is Record<string, any> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
+
+/** A decoded `tile` reply: the block `[q0:q1, k0:k1]` pooled by `pool`, `rows × cols` values. */
+export interface Tile {
+  readonly layer: number;
+  readonly head: HeadChoice;
+  readonly q0: number;
+  readonly q1: number;
+  readonly k0: number;
+  readonly k1: number;
+  readonly pool: number;
+  readonly rows: number;
+  readonly cols: number;
+  readonly data: Float32Array;
+}
+
+/** Decode a `tile` reply (one float16 buffer, shape `[ceil((q1-q0)/pool), ceil((k1-k0)/pool)]`). */
+export function decodeTile(msg: Record<string, unknown>, buffers: unknown): Tile {
+  const field = (name: string): number => {
+    const v = msg[name];
+    if (!Number.isInteger(v)) throw new Error(`tile field ${name} is ${JSON.stringify(v)}`);
+    return v as number;
+  };
+  const [q0, q1, k0, k1, pool, layer] = ["q0", "q1", "k0", "k1", "pool", "layer"].map(field);
+  const matrix = decodeMatrix(msg, buffers);
+  if (matrix.rows !== Math.ceil((q1 - q0) / pool) || matrix.cols !== Math.ceil((k1 - k0) / pool)) {
+    throw new Error(`tile shape ${matrix.rows}\u00d7${matrix.cols} does not fit [${q0}:${q1}, ${k0}:${k1}] at pool ${pool}`);
+  }
+  const head = typeof msg.head === "string" ? msg.head : field("head");
+  return { layer, head, q0, q1, k0, k1, pool, ...matrix };
+}
+
+/** Decode a `row` reply: one float16 buffer of shape `[1, K]`. */
+export function decodeRow(msg: Record<string, unknown>, buffers: unknown): Float32Array {
+  const matrix = decodeMatrix(msg, buffers);
+  if (matrix.rows !== 1) throw new Error(`a row reply has ${matrix.rows} rows`);
+  return matrix.data;
+}
+
+/** One float16 buffer of a 2-d `shape`. */
+function decodeMatrix(msg: Record<string, unknown>, buffers: unknown): { rows: number; cols: number; data: Float32Array } {
+  const shape = msg.shape;
+  if (!Array.isArray(shape) || shape.length !== 2) throw new Error(`bad shape ${JSON.stringify(shape)}`);
+  const stack = decodeStack({ ...msg, shape: [1, ...shape] }, buffers);
+  return { rows: stack.rows, cols: stack.cols, data: stack.data };
+}

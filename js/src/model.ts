@@ -5,10 +5,11 @@
  * through the request channel (`protocol.ts`). Every listener it registers is removed by
  * {@link ModelAdapter.dispose}.
  */
-import { boolList, decodeStack, readHead, readMeta, readOverview, readPrediction, readStatus, stringList } from "./decode";
+import { boolList, decodeRow, decodeStack, decodeTile, readHead, readMeta, readOverview, readPrediction, readStatus, stringList } from "./decode";
 import { RequestChannel } from "./protocol";
-import type { ColorScale, DataSet, HeadChoice, Matrix, Meta, Overview, Stack, Status, ViewState } from "./types";
+import type { Block, ColorScale, DataSet, HeadChoice, Matrix, Meta, Overview, Stack, Status, ViewState } from "./types";
 import { FALLBACK_VOCABULARY } from "./vocabulary";
+import type { Tile } from "./decode";
 
 export { RequestError, type RequestFailure } from "./protocol";
 
@@ -220,6 +221,19 @@ export class ModelAdapter {
   /** Attention rollout through every kept layer, `[layers, Q, K]` (cached per version). */
   requestRollout(): Promise<Stack> {
     return this.channel.cached("rollout", () => this.channel.request({ what: "rollout" }, decodeStack));
+  }
+
+  /**
+   * The block `[q0:q1, k0:k1]` of (layer, head), max-pooled by `pool` (not cached here: the
+   * tile store caches). Aborting `signal` drops the request.
+   */
+  requestTile(layer: number, head: HeadChoice, block: Block, signal?: AbortSignal): Promise<Tile> {
+    return this.channel.request({ what: "tile", layer, head, ...block }, decodeTile, signal);
+  }
+
+  /** One query's full row `(K)` of (layer, head) at full resolution. */
+  requestRow(layer: number, head: HeadChoice, query: number, signal?: AbortSignal): Promise<Float32Array> {
+    return this.channel.request({ what: "row", layer, head, query }, decodeRow, signal);
   }
 
   /** Remove every listener, reject open requests, send deferred state. */

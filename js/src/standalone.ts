@@ -3,7 +3,9 @@
  * HTML export, docs, tests): it holds the trait values and answers `layer` / `rollout`
  * requests from embedded float16 buffers exactly as Python would (see PROTOCOL.md).
  */
-import { toBytes, type BinaryLike } from "./buffers";
+import { toBytes, uint16LE, type BinaryLike } from "./buffers";
+import { blockProblem, pooledMaxHalves, pooledMeanHalves, pooledShape, type HalfStack } from "./localtiles";
+import type { Block } from "./types";
 import type { AnyModelLike } from "./model";
 
 type Callback = (...args: any[]) => void;
@@ -75,7 +77,7 @@ export class LocalModel implements AnyModelLike {
 
   /** Answer a request asynchronously, as a kernel round trip would. */
   send(content: unknown): void {
-    const msg = content as { type?: string; id?: string; version?: number; what?: string; layer?: number };
+    const msg = content as Request;
     if (msg?.type !== "request") return;
     setTimeout(() => {
       const [reply, buffers] = this.answer(msg);
@@ -90,7 +92,7 @@ export class LocalModel implements AnyModelLike {
     return n;
   }
 
-  private answer(msg: { id?: string; version?: number; what?: string; layer?: number }): [object, DataView[]] {
+  private answer(msg: Request): [object, DataView[]] {
     const { id } = msg;
     const version = this.values.get("data_version") as number;
     const meta = (this.values.get("meta") ?? {}) as { num_heads?: number; layer_indices?: number[] };
@@ -117,12 +119,70 @@ export class LocalModel implements AnyModelLike {
       const layers = meta.layer_indices?.length ?? this.rollout.byteLength / (2 * q * k);
       return [{ type: "rollout", id, version, dtype: "float16", shape: [layers, q, k] }, [asDataView(this.rollout)]];
     }
+    if (msg.what === "tile" || msg.what === "row") {
+      const fields = msg.what === "tile" ? ["layer", "q0", "q1", "k0", "k1", "pool"] : ["layer", "query"];
+      for (const name of fields) {
+        if (!Number.isInteger(msg[name])) return fail(`request field '${name}' must be an integer, got ${JSON.stringify(msg[name])}`);
+      }
+      const head = msg.head;
+      if (typeof head !== "string" && !Number.isInteger(head)) {
+        return fail(`request field 'head' must be an integer, got ${JSON.stringify(head)}`);
+      }
+      const query = msg.query as number;
+      if (msg.what === "row" && !(query >= 0 && query < q)) {
+        return fail(`query ${query} is out of range; valid query indices are 0 to ${q - 1}`);
+      }
+      const block: Block =
+        msg.what === "tile"
+          ? { q0: msg.q0 as number, q1: msg.q1 as number, k0: msg.k0 as number, k1: msg.k1 as number, pool: msg.pool as number }
+          : { q0: query, q1: query + 1, k0: 0, k1: k, pool: 1 };
+      const problem = blockProblem(block, q, k);
+      if (problem) return fail(problem);
+      const values = this.blockHalves(msg.layer as number, head as number | string, block, q, k);
+      if (typeof values === "string") return fail(values);
+      const { q0, q1, k0, k1, pool } = block;
+      const where = msg.what === "tile" ? { q0, q1, k0, k1, pool } : { query };
+      const reply = { type: msg.what, layer: msg.layer, head, ...where, dtype: "float16", shape: pooledShape(block), id, version };
+      return [reply, [new DataView(values.buffer, values.byteOffset, values.byteLength)]];
+    }
     return fail(`unknown request ${String(msg.what)}`);
+  }
+
+  /** The float16 bits of `block` of (layer, head), pooled by max, or why not (Python's words). */
+  private blockHalves(layer: number, head: number | string, block: Block, q: number, k: number): Uint16Array | string {
+    const meta = (this.values.get("meta") ?? {}) as { num_heads?: number; layer_indices?: number[] };
+    const indices = meta.layer_indices ?? [];
+    const bytes = this.layers.get(String(layer));
+    if (head === "rollout") {
+      const position = indices.indexOf(layer);
+      if (!this.rollout) return "attention rollout is not embedded in this page";
+      if (position < 0) return `layer ${layer} is not embedded in this page`;
+      const stack: HalfStack = { n: indices.length, rows: q, cols: k, halves: uint16LE(this.rollout) };
+      return pooledMaxHalves(stack, [position], block);
+    }
+    if (!bytes) return `layer ${layer} is not embedded in this page`;
+    const halves = uint16LE(bytes);
+    const heads = meta.num_heads ?? halves.length / (q * k);
+    const stack: HalfStack = { n: heads, rows: q, cols: k, halves };
+    if (head === "mean") return pooledMeanHalves(stack, block);
+    if (head === "max") return pooledMaxHalves(stack, Array.from({ length: heads }, (_, h) => h), block);
+    if (typeof head === "string") return `unknown aggregate '${head}'; ${heads} heads and the mean, max or rollout`;
+    if (!(head >= 0 && head < heads)) return `head ${head} is out of range; valid heads are 0 to ${heads - 1}`;
+    return pooledMaxHalves(stack, [head], block);
   }
 
   private emit(event: string, ...args: unknown[]): void {
     for (const callback of [...(this.handlers.get(event) ?? [])]) callback(...args);
   }
+}
+
+/** A request as the page receives it. */
+interface Request {
+  type?: string;
+  id?: string;
+  version?: number;
+  what?: string;
+  [field: string]: unknown;
 }
 
 function asDataView(data: EmbeddedBinary): DataView {

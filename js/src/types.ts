@@ -111,3 +111,12 @@ export interface ViewState {
   hideSpecial: boolean;
   section: string;
 }
+
+/** A block of a matrix, `[q0:q1, k0:k1]`, max-pooled in `pool × pool` blocks (a `tile` request). */
+export interface Block {
+  q0: number;
+  q1: number;
+  k0: number;
+  k1: number;
+  pool: number;
+}

@@ -277,6 +277,53 @@ describe("requests", () => {
   });
 });
 
+describe("tile and row requests", () => {
+  it("asks for a pooled block and decodes it with its geometry", async () => {
+    const model = new FakeModel(traits(8, 1, 2));
+    const adapter = new ModelAdapter(model);
+    const promise = adapter.requestTile(0, "max", { q0: 2, q1: 8, k0: 0, k1: 3, pool: 2 });
+    const msg = model.sent[0];
+    expect(msg).toMatchObject({ type: "request", what: "tile", layer: 0, head: "max", q0: 2, q1: 8, k0: 0, k1: 3, pool: 2 });
+    const reply = { type: "tile", id: msg.id, version: 1, layer: 0, head: "max", q0: 2, q1: 8, k0: 0, k1: 3, pool: 2, dtype: "float16" };
+    model.emit("msg:custom", { ...reply, shape: [3, 2] }, [halfView(encodeFloat16Array([1, 0.5, 0.25, 0, 0.125, 1]), 2)]);
+    const tile = await promise;
+    expect([tile.rows, tile.cols, tile.q0, tile.pool, tile.head]).toEqual([3, 2, 2, 2, "max"]);
+    expect(Array.from(tile.data)).toEqual([1, 0.5, 0.25, 0, 0.125, 1]);
+    // a shape that does not fit the block is a protocol error
+    const bad = adapter.requestTile(0, 0, { q0: 0, q1: 4, k0: 0, k1: 4, pool: 1 });
+    const id = model.sent[1].id;
+    model.emit("msg:custom", { ...reply, id, head: 0, q0: 0, q1: 4, k0: 0, k1: 4, pool: 1, shape: [2, 2] }, [
+      halfView(encodeFloat16Array([1, 1, 1, 1]), 0),
+    ]);
+    await expect(bad).rejects.toMatchObject({ reason: "protocol" });
+  });
+
+  it("shows an out-of-range tile as an error, not a hang", async () => {
+    const model = new FakeModel(traits(4));
+    const adapter = new ModelAdapter(model);
+    const promise = adapter.requestTile(0, 0, { q0: 0, q1: 9, k0: 0, k1: 4, pool: 1 });
+    model.emit("msg:custom", { type: "error", id: model.sent[0].id, version: 1, message: "tile [0:9, 0:4] is outside the matrix" }, []);
+    await expect(promise).rejects.toMatchObject({ reason: "remote", message: expect.stringMatching(/outside the matrix/) });
+  });
+
+  it("decodes a row and drops a cancelled request's late answer", async () => {
+    const model = new FakeModel(traits(3));
+    const adapter = new ModelAdapter(model);
+    const controller = new AbortController();
+    const cancelled = adapter.requestRow(0, 1, 2, controller.signal);
+    controller.abort();
+    await expect(cancelled).rejects.toMatchObject({ reason: "cancelled" });
+    expect(adapter.channel.inFlight).toBe(0);
+    const row = adapter.requestRow(0, 1, 2);
+    for (const msg of model.sent) {
+      const reply = { type: "row", id: msg.id, version: 1, layer: 0, head: 1, query: 2, dtype: "float16", shape: [1, 3] };
+      model.emit("msg:custom", reply, [halfView(encodeFloat16Array([0.25, 0.25, 0.5]), 0)]);
+    }
+    expect(Array.from(await row)).toEqual([0.25, 0.25, 0.5]);
+    expect(model.sent[0]).toMatchObject({ what: "row", layer: 0, head: 1, query: 2 });
+  });
+});
+
 describe("dispose", () => {
   it("removes every listener and rejects open requests", async () => {
     const model = new FakeModel(traits(2));
