@@ -28,7 +28,7 @@ from attnviz_widget.errors import FormatError, InputError
 from attnviz_widget.files import read_attention_file, write_attention, write_extracted_json
 
 #: Examples per test; ATTNVIZ_FUZZ_EXAMPLES=2000 for a deeper search by hand.
-FUZZ = settings(max_examples=int(os.environ.get("ATTNVIZ_FUZZ_EXAMPLES", "40")),
+FUZZ = settings(max_examples=int(os.environ.get("ATTNVIZ_FUZZ_EXAMPLES", "30")),
                 suppress_health_check=[HealthCheck.too_slow])
 
 

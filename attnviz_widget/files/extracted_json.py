@@ -84,9 +84,14 @@ def _matrices(data: AttentionData) -> np.ndarray:
     return np.ascontiguousarray(data.attentions, dtype=np.float32)
 
 
-def check_finite(data: AttentionData) -> None:
-    """Raise :class:`InputError` naming the first NaN or infinity in any stack of ``data``."""
+def check_finite(data: AttentionData, *, skip_lazy: bool = False) -> None:
+    """Raise :class:`InputError` naming the first NaN or infinity in any stack of ``data``.
+
+    ``skip_lazy`` skips stacks computed on demand (``is_lazy``), which are not saved as weights.
+    """
     for name, part in data.sections.items():
+        if skip_lazy and part.is_lazy:
+            continue
         bad = np.flatnonzero(~np.isfinite(part.attentions))
         if bad.size:
             layer, head, query, key = np.unravel_index(bad[0], part.attentions.shape)

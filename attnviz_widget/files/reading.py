@@ -16,7 +16,8 @@ from ..errors import FormatError
 from .backend_json import parse_backend
 from .extracted_json import EXTRACTED_FORMAT, EXTRACTED_KEYS, parse_extracted
 from .json_codec import load_json, read_file_bytes
-from .safetensors_format import looks_like_safetensors, read_safetensors
+from .safetensors_format import read_safetensors
+from .safetensors_layout import looks_like_safetensors
 from .validation import json_type
 
 __all__ = ["detect_format", "read_attention_file", "read_backend_json", "read_extracted", "read_extracted_json"]

@@ -24,7 +24,7 @@ from attnviz_widget.files import (
     write_extracted_json,
     write_safetensors,
 )
-from attnviz_widget.files.safetensors_format import write_tensors
+from attnviz_widget.files.safetensors_layout import write_tensors
 from attnviz_widget.prepare import prepare
 
 
@@ -238,7 +238,7 @@ def changed_metadata(path: Path, **changes: Any) -> Path:
     ("changes", "message"),
     [
         ({"format": "attnviz/safetensors-7"}, "format 'attnviz/safetensors-7' is newer than this version reads"),
-        ({"store": "lazy"}, "store 'lazy' is not supported by this version"),
+        ({"store": "sparse"}, "store 'sparse' is not supported by this version"),
         ({"attnviz": "{not json"}, "the 'attnviz' metadata is not valid JSON"),
         ({"attnviz": "[]"}, "has no 'main' section"),
         ({"attnviz": '{"main": {"tokens": ["a"], "text": ""}}'},
