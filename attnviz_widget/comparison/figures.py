@@ -53,7 +53,7 @@ class _Panels:
     def __init__(self, comparison: AttentionComparison, layer: int, head: int) -> None:
         if not isinstance(comparison, AttentionComparison):
             raise InputError(f"expected an AttentionComparison, got {type(comparison).__name__}")
-        self.a, self.b = comparison.matrices(layer, head)
+        self.a, self.b = (np.array(matrix, dtype=np.float32) for matrix in comparison.matrices(layer, head))
         self.diff = self.b - self.a
         self.hidden = _hidden(comparison)
         for matrix in (self.a, self.b, self.diff):

@@ -100,10 +100,13 @@ class AttentionComparison:
 
         Returns:
             Two float32 ``(Q, K)`` arrays, ``Q = len(queries)``, ``K = len(keys)``, NaN in
-            the rows and columns of tokens the side does not have.
+            the rows and columns of tokens the side does not have; read-only views of
+            the data when both sides have the same tokens and no padding.
         """
         head = self._check_head(head)
         a_position, b_position = self._positions(layer)
+        if self._plain():
+            return self.a.attentions[a_position, head], self.b.attentions[b_position, head]
         return (
             _on_grid(self.a.attentions[a_position, head], self.queries.a, self.keys.a),
             _on_grid(self.b.attentions[b_position, head], self.queries.b, self.keys.b),
@@ -121,12 +124,16 @@ class AttentionComparison:
 
     def _plain(self) -> bool:
         """Same tokens, no padding: the grid is the arrays' own."""
-        full = [np.arange(len(self.a.queries)), np.arange(len(self.a.keys))]
-        return (
-            np.array_equal(self.queries.a, full[0]) and np.array_equal(self.queries.b, full[0])
-            and np.array_equal(self.keys.a, full[1]) and np.array_equal(self.keys.b, full[1])
-            and len(self.b.queries) == len(full[0]) and len(self.b.keys) == len(full[1])
-        )
+        plain = self._cache.get("plain")
+        if plain is None:
+            full = [np.arange(len(self.a.queries)), np.arange(len(self.a.keys))]
+            plain = bool(
+                np.array_equal(self.queries.a, full[0]) and np.array_equal(self.queries.b, full[0])
+                and np.array_equal(self.keys.a, full[1]) and np.array_equal(self.keys.b, full[1])
+                and len(self.b.queries) == len(full[0]) and len(self.b.keys) == len(full[1])
+            )
+            self._cache["plain"] = plain
+        return plain
 
     # -- scores --------------------------------------------------------------------------
 
