@@ -118,7 +118,7 @@ class AttentionWidget(OneViewPerCell, anywidget.AnyWidget, DataTraits, ViewState
 
     @classmethod
     def from_file(cls, path: str | os.PathLike[str], **options: Any) -> AttentionWidget:
-        """A widget showing a JSON file in either of the specification's formats."""
+        """A widget showing an attention file: either JSON format, or safetensors (memory-mapped)."""
         from .files import read_attention_file
 
         return cls.from_data(read_attention_file(path), **options)

@@ -275,3 +275,12 @@ def test_damaged_tensors(good_file) -> None:
     assert len(encoded) == length
     (good_file.parent / "shape.safetensors").write_bytes(bytes(content[:8]) + encoded + bytes(content[8 + length :]))
     assert "tensor 'main.attentions': data_offsets span" in read_error(good_file.parent / "shape.safetensors")
+
+
+def test_the_widget_opens_a_safetensors_file_without_the_model(tmp_path, random_attention) -> None:
+    from attnviz_widget import AttentionWidget
+
+    data = random_attention(2, 3, 8, padding=2, model=MODEL)
+    widget = AttentionWidget.from_file(write_attention(data, tmp_path / "run.safetensors"))
+    assert widget.data is not None and widget.data.tokens == data.tokens
+    np.testing.assert_array_equal(widget.data.attentions, data.attentions)
