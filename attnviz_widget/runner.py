@@ -37,6 +37,12 @@ def is_out_of_memory(error: BaseException) -> bool:
     return isinstance(error, MemoryError) or bool(_OUT_OF_MEMORY.search(f"{type(error).__name__} {error}"))
 
 
+def add_note(error: BaseException, note: str) -> None:
+    """Attach ``note`` to ``error``'s traceback display (Python 3.11+; a no-op before)."""
+    if hasattr(error, "add_note"):
+        error.add_note(note)
+
+
 def describe_failure(error: BaseException) -> str:
     """One line for the widget: the project's own message, else ``Type: message`` (+ a hint)."""
     text = " ".join(str(error).split())
@@ -181,7 +187,7 @@ class ExtractionRunner(Generic[T]):
                     try:
                         self._on_error(error)
                     except Exception as unreported:  # noqa: BLE001 - the future still carries the error
-                        error.add_note(f"(showing this error failed too: {describe_failure(unreported)})")
+                        add_note(error, f"(showing this error failed too: {describe_failure(unreported)})")
             future.set_exception(error)
             return
         future.set_result(result if current else None)

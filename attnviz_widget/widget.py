@@ -24,7 +24,7 @@ from .errors import AttnvizError, InputError
 from .html_export import BUNDLE
 from .prepare import rollout_problem
 from .protocol import Served, answer
-from .runner import OUT_OF_MEMORY_HINT, ExtractionRunner, describe_failure, is_out_of_memory
+from .runner import OUT_OF_MEMORY_HINT, ExtractionRunner, add_note, describe_failure, is_out_of_memory
 from .traits import HEAD_AGGREGATES, DataTraits, ViewState, fit_selection
 from .wire import build_view, float16_bytes
 
@@ -211,7 +211,7 @@ class AttentionWidget(OneViewPerCell, anywidget.AnyWidget, DataTraits, ViewState
     def _fail(self, error: BaseException) -> None:
         """The newest text failed (called holding the lock): any exception ends the loading state."""
         if is_out_of_memory(error) and not isinstance(error, AttnvizError):
-            error.add_note(f"attnviz-widget: {OUT_OF_MEMORY_HINT}")
+            add_note(error, f"attnviz-widget: {OUT_OF_MEMORY_HINT}")
         self._failure = error
         with self.hold_sync():
             self.error = describe_failure(error)

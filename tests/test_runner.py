@@ -127,3 +127,22 @@ def test_failures_are_one_line_keep_the_type_and_hint_at_memory() -> None:
     assert describe_failure(InputError("text is empty")) == "text is empty"  # the project's own lines as they are
     assert describe_failure(KeyboardInterrupt()).startswith("KeyboardInterrupt (the extraction was interrupted")
     assert len(describe_failure(ValueError("x" * 5000))) < 450
+
+
+def test_a_failing_error_handler_neither_hangs_nor_kills_the_worker() -> None:
+    def broken_handler(error: BaseException) -> None:
+        raise ValueError("the widget is gone")
+
+    def work(text: str) -> str:
+        if text == "bad":
+            raise RuntimeError("model failed")
+        return text
+
+    landed: list[str] = []
+    runner = ExtractionRunner(work, on_result=landed.append, on_error=broken_handler, lock=threading.RLock())
+    failed = runner.submit("bad")
+    runner.wait(10)
+    assert isinstance(failed.exception(1), RuntimeError) and runner.pending is None
+    assert runner.submit("good").result(10) == "good" and landed == ["good"]  # the worker still runs texts
+    runner.close(timeout=10)
+    assert not runner_threads()
