@@ -1,6 +1,6 @@
 """Command-line tools: ``attnviz-extract`` and ``attnviz-visualize``.
 
-The flags and defaults are the specification's (``../shared/spec/seed-readme.md``).
+The flags and defaults are the specification's (``SPECIFICATION.md`` in this package).
 Every problem a user can cause ends in one line on stderr and exit status 2, with no
 output file written; nothing imports this module.
 """

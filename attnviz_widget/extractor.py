@@ -7,7 +7,7 @@ many texts (the widget and batch jobs use it). The work itself is done by a back
 PyTorch models built on ``nn.MultiheadAttention``, or any object that follows the
 :class:`~attnviz_widget.backends.Backend` protocol, passed as ``model``.
 
-The two methods the specification names as extension points remain:
+The two methods the specification (``SPECIFICATION.md``) names as extension points remain:
 :meth:`AttentionExtractor._load_model` chooses the backend and
 :meth:`AttentionExtractor._extract_attention` runs its forward pass.
 """

@@ -9,7 +9,7 @@ import numpy as np
 
 from .errors import InputError
 
-#: Where the CLI and ``extract()`` look for a model when none is named (the specification's default).
+#: Where the CLI and ``extract()`` look for a model when none is named (``SPECIFICATION.md``'s default).
 DEFAULT_MODEL_DIR = "./model_output"
 
 

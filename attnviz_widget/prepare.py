@@ -1,9 +1,9 @@
 """From extracted attention to the structure a frontend consumes.
 
 :func:`prepare` removes padding (by the attention mask, whatever the tokenizer calls
-its pad token), nests layers and heads as the specification's backend format does,
-and optionally adds aggregates: the mean and max over heads, and attention rollout
-(Abnar & Zuidema, 2020).
+its pad token), nests layers and heads as the backend format of the specification
+(``SPECIFICATION.md``, section 3) does, and optionally adds aggregates: the mean and max
+over heads, and attention rollout (Abnar & Zuidema, 2020).
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def prepare(
     """The specification's backend structure, padding removed.
 
     Returns a dict with ``tokens``, ``text`` and ``layers: [{layer_idx, heads:
-    [{head_idx, attention}]}]`` exactly as the specification's backend format, where
+    [{head_idx, attention}]}]`` exactly as the backend format of ``SPECIFICATION.md``, where
     each ``attention`` is ``(query, key)`` without padded tokens. Extra keys describe
     the data further: ``display_tokens``, ``special_tokens``, ``kind``, ``causal``, and
     when known ``key_tokens`` (cross-attention), ``model`` and ``prediction``. With

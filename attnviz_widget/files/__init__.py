@@ -1,4 +1,4 @@
-"""Attention files: the specification's two JSON formats, safetensors for big runs, and
+"""Attention files: the two JSON formats of ``SPECIFICATION.md``, safetensors for big runs, and
 the atomic writes every writer of the package uses.
 
 Modules, one job each:

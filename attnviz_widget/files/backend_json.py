@@ -27,7 +27,7 @@ from .validation import json_type, matrix_array, non_finite
 
 __all__ = ["BACKEND_KEYS", "parse_backend", "write_backend_json"]
 
-#: The keys the specification requires at the top level.
+#: The keys the specification (``SPECIFICATION.md``, section 3) requires at the top level.
 BACKEND_KEYS = ("tokens", "text", "layers")
 
 

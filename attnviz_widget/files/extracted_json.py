@@ -1,4 +1,4 @@
-"""The extracted format (written by ``attnviz-extract``): the specification's keys plus
+"""The extracted format (written by ``attnviz-extract``): the keys of ``SPECIFICATION.md`` plus
 documented extras; readers that only know the specification ignore the extras::
 
     {
