@@ -69,7 +69,8 @@ def reference(record: LayerRecord) -> torch.Tensor:
     return torch.softmax(s, dim=-1, dtype=torch.float32)
 
 
-def computed(record: LayerRecord, budget: int = compute.DEFAULT_BLOCK_BYTES, size: int = 64) -> tuple[torch.Tensor, Any]:
+def computed(record: LayerRecord, budget: int = compute.DEFAULT_BLOCK_BYTES,
+             size: int = 64) -> tuple[torch.Tensor, Any]:
     edges = (block_edges(record.num_queries, size), block_edges(record.num_keys, size))
     record.row_max, record.row_sum, thumbs = compute.scan(record, budget, edges)
     everything = compute.weights(record, slice(0, record.num_heads), slice(0, record.num_queries),

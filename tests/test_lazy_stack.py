@@ -24,7 +24,8 @@ def one_thread() -> Any:
     torch.set_num_threads(threads)
 
 
-def make_stack(*, dtype: Any = torch.float32, bias: bool = False, sinks: bool = False, block_bytes: int = 4096) -> LazyStack:
+def make_stack(*, dtype: Any = torch.float32, bias: bool = False, sinks: bool = False,
+               block_bytes: int = 4096) -> LazyStack:
     generator = torch.Generator().manual_seed(0)
     padding = torch.ones(30, dtype=torch.bool)
     padding[26:] = False
@@ -153,7 +154,8 @@ def test_nbytes_counts_queries_keys_masks_and_normalisers_once(stack: LazyStack)
 def test_small_block_budget_gives_the_same_answers() -> None:
     roomy, tight = make_stack(block_bytes=64 * 2**20), make_stack(block_bytes=64)
     np.testing.assert_allclose(tight.thumbnails(), roomy.thumbnails(), atol=1e-6)
-    np.testing.assert_allclose(tight.tile(2, 1, 0, 30, 0, 30, pool=2), roomy.tile(2, 1, 0, 30, 0, 30, pool=2), atol=1e-6)
+    np.testing.assert_allclose(tight.tile(2, 1, 0, 30, 0, 30, pool=2), roomy.tile(2, 1, 0, 30, 0, 30, pool=2),
+                               atol=1e-6)
 
 
 def test_a_stack_needs_layers_of_one_shape() -> None:

@@ -14,14 +14,13 @@ A selection along an axis is a ``slice`` (contiguous, no copies) or a 1-D index 
 from __future__ import annotations
 
 import math
-from typing import Union
 
 import numpy as np
 import torch
 
 from .records import LayerRecord
 
-Selection = Union[slice, torch.Tensor]
+Selection = slice | torch.Tensor
 
 #: Default bound on the working memory of one step, in bytes.
 DEFAULT_BLOCK_BYTES = 64 * 2**20
@@ -69,7 +68,7 @@ def scores(
     else:
         k = _take(record.key.index_select(0, key_heads), 1, keys)
         s = torch.matmul(q, k.transpose(1, 2))
-    s = s * record.scaling
+    s.mul_(record.scaling)
     if record.softcap is not None:
         s = torch.tanh(s / record.softcap) * record.softcap
     q_idx = _indices(queries, record.num_queries, record.query.device)
@@ -92,16 +91,43 @@ def _finite(values: torch.Tensor) -> torch.Tensor:
     return torch.where(torch.isneginf(values), torch.zeros_like(values), values)
 
 
-def _block_spans(edges: np.ndarray, length: int, k0: int, k1: int) -> list[tuple[int, int, int]]:
-    """``(block, start, stop)`` of each block of ``edges`` that overlaps keys ``k0 .. k1 - 1``."""
+def _block_pieces(s: torch.Tensor, edges: np.ndarray, length: int, k0: int) -> tuple[int, torch.Tensor]:
+    """Max of ``s`` ``(heads, rows, keys k0 ..)`` over each block of ``edges`` the keys overlap.
+
+    Returns the first block's index and ``(heads, rows, blocks)`` maxima over the overlapping parts.
+    """
+    k1 = k0 + s.shape[-1]
     ends = np.append(edges[1:], length)
     first = int(np.searchsorted(edges, k0, side="right")) - 1
-    spans = []
-    for block in range(max(first, 0), len(edges)):
-        if edges[block] >= k1:
-            break
-        spans.append((block, max(int(edges[block]), k0), min(int(ends[block]), k1)))
-    return spans
+    last = int(np.searchsorted(edges, k1 - 1, side="right")) - 1
+    lengths = np.minimum(ends[first : last + 1], k1) - np.maximum(edges[first : last + 1], k0)
+    if np.all(lengths == lengths[0]):
+        return first, s.reshape(*s.shape[:-1], len(lengths), int(lengths[0])).amax(-1)
+    sizes = torch.as_tensor(lengths, device=s.device).expand(*s.shape[:-1], len(lengths)).contiguous()
+    return first, torch.segment_reduce(s, "max", lengths=sizes, axis=s.dim() - 1)
+
+
+def _segments(record: LayerRecord, q0: int, q1: int, key_chunk: int,
+              edges: np.ndarray | None = None) -> list[tuple[int, int]]:
+    """Key chunks for queries ``q0 .. q1 - 1``: hidden keys skipped, cut where the mask starts or stops.
+
+    With thumbnail block ``edges``, every cut moves down to a block start (the mask then covers a
+    few more keys, which changes nothing) so that chunks hold whole blocks.
+    """
+    lo, hi = record.mask.key_bounds(q0, q1, record.num_keys)
+    if hi <= lo:
+        return []
+    points = {lo, hi, *(c for c in record.mask.cuts(q0, q1) if lo < c < hi)}
+    if edges is not None:
+        snap = edges[np.searchsorted(edges, sorted(points), side="right") - 1]
+        points = {int(point) for point in snap} | {hi}
+        stride = max(1, key_chunk // max(1, int(np.ceil(record.num_keys / len(edges)))))
+        whole = edges[::stride]  # chunk starts on block starts, about key_chunk keys apart
+        points |= {int(point) for point in whole if min(points) < point < hi}
+        ordered = sorted(points)
+        return list(zip(ordered, ordered[1:]))
+    ordered = sorted(points)
+    return [(k0, min(b, k0 + key_chunk)) for a, b in zip(ordered, ordered[1:]) for k0 in range(a, b, key_chunk)]
 
 
 def scan(
@@ -138,21 +164,21 @@ def scan(
         row_block = torch.from_numpy(np.searchsorted(q_edges, np.arange(rows), side="right") - 1).to(device)
     row_chunk, key_chunk = plan(heads, rows, keys, budget)
     everyone = slice(0, heads)
+    sums = known is None or edges is None
     for q0 in range(0, rows, row_chunk):
         q1 = min(rows, q0 + row_chunk)
-        lo, hi = record.mask.key_bounds(q0, q1, keys)
         m, total = row_max[:, q0:q1], row_sum[:, q0:q1]
         block_max = None if thumbs is None else torch.full((heads, q1 - q0, len(k_edges)), -math.inf, device=device)
-        for k0 in range(lo, hi, key_chunk):
-            k1 = min(hi, k0 + key_chunk)
+        for k0, k1 in _segments(record, q0, q1, key_chunk, None if thumbs is None else k_edges):
             open_block = record.mask.block_is_open(q0, q1, k0, k1)
             s = scores(record, everyone, slice(q0, q1), slice(k0, k1), masked=not open_block)
             if block_max is not None:
-                for block, a, b in _block_spans(k_edges, keys, k0, k1):
-                    torch.maximum(block_max[:, :, block], s[:, :, a - k0 : b - k0].amax(-1), out=block_max[:, :, block])
-            if known is not None and edges is not None:
+                first, pieces = _block_pieces(s, k_edges, keys, k0)
+                part = block_max[:, :, first : first + pieces.shape[-1]]
+                torch.maximum(part, pieces, out=part)
+            if not sums:
                 continue
-            new_max = torch.maximum(m, s.amax(-1))
+            new_max = torch.maximum(m, s.amax(-1) if block_max is None else pieces.amax(-1))
             safe = _finite(new_max)
             total.mul_(torch.exp(m - safe)).add_(s.sub_(safe[..., None]).exp_().sum(-1))
             m.copy_(new_max)

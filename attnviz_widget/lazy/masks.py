@@ -71,6 +71,20 @@ class MaskSpec:
             lo, hi = max(lo, self._first_real), min(hi, self._last_real + 1)
         return max(lo, 0), max(min(hi, keys), max(lo, 0))
 
+    def cuts(self, q0: int, q1: int) -> list[int]:
+        """Key positions where, for queries ``q0 .. q1 - 1``, blocks turn from cut by the mask to open."""
+        if self.is_dense:
+            return []
+        shift = self.q_offset - self.kv_offset
+        points = []
+        if self.causal:
+            points.append(q0 + shift + 1)
+            if self.window is not None:
+                points.append(q1 + shift - self.window)
+        if self.bidirectional_window is not None:
+            points += [q1 - 1 + shift - self.bidirectional_window, q0 + shift + self.bidirectional_window + 1]
+        return points
+
     def block_is_open(self, q0: int, q1: int, k0: int, k1: int) -> bool:
         """True when every key ``k0 .. k1 - 1`` is visible to every query ``q0 .. q1 - 1``."""
         if self.is_dense:

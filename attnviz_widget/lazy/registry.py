@@ -26,6 +26,7 @@ from ..capture import _attention_configs
 from ..errors import InputError
 from . import masks
 from .compute import DEFAULT_BLOCK_BYTES
+from .kernels import eager_kernel, flash_with_normalisers
 from .records import LayerRecord
 from .stack import LazyStack
 
@@ -70,7 +71,8 @@ class _Recorder:
         self.keep = None if layers is None else set(layers)
         self.names = {id(module): name for name, module in model.named_modules()}
         self.configs = {id(config) for config in _attention_configs(model)}
-        encoder = model.get_encoder() if getattr(model.config, "is_encoder_decoder", False) else None
+        config = getattr(model, "config", None)
+        encoder = model.get_encoder() if getattr(config, "is_encoder_decoder", False) else None  # type: ignore[operator]
         self.encoder = set() if encoder is None else {id(module) for module in encoder.modules()}
         self.encoder_decoder = encoder is not None
         self.mask_specs: dict[int, tuple[torch.Tensor, masks.MaskSpec]] = {}
@@ -116,15 +118,17 @@ class _Recorder:
             self.biases[id(bias)] = known
         return known[1]
 
-    def record(self, module: nn.Module, query: torch.Tensor, key: torch.Tensor, mask: Any, kwargs: dict[str, Any]) -> None:
+    def record(self, module: nn.Module, query: torch.Tensor, key: torch.Tensor, mask: Any,
+               kwargs: dict[str, Any]) -> LayerRecord | None:
+        """Record one call; returns the record, or None for a layer that is not kept."""
         stack = self._stack(module, query, key)
         layer = self.calls.get(stack, 0)
         self.calls[stack] = layer + 1
         if self.keep is not None and layer not in self.keep:
-            return
+            return None
         scaling = kwargs.get("scaling")
         sinks = kwargs.get("s_aux")
-        self.records.setdefault(stack, {})[layer] = LayerRecord(
+        record = self.records.setdefault(stack, {})[layer] = LayerRecord(
             query=_detached(query),
             key=_detached(key),
             scaling=float(query.shape[-1] ** -0.5 if scaling is None else scaling),
@@ -133,6 +137,7 @@ class _Recorder:
             softcap=None if kwargs.get("softcap") is None else float(kwargs["softcap"]),
             sinks=None if sinks is None else sinks.detach().reshape(-1).clone(),
         )
+        return record
 
 
 def _agrees(spec: masks.MaskSpec, mask: torch.Tensor) -> bool:
@@ -183,23 +188,19 @@ def _mask_builder(kernel: str) -> Callable[..., Any]:
     return lazy_mask
 
 
-def _eager_kernel(module: nn.Module) -> Callable[..., Any]:
-    source = sys.modules.get(type(module).__module__)
-    kernel = getattr(source, "eager_attention_forward", None)
-    if kernel is None:
-        raise InputError(f"lazy capture: {type(module).__name__} has no eager attention function to run")
-    return kernel
-
-
 def _attention(kernel: str) -> Callable[..., Any]:
     def lazy_attention(module: nn.Module, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
                        attention_mask: Any, **kwargs: Any) -> Any:
         for recorder in reversed(_ACTIVE):
             if recorder.owns(module):
-                recorder.record(module, query, key, attention_mask, kwargs)
+                record = recorder.record(module, query, key, attention_mask, kwargs)
+                if record is not None and kernel == "sdpa":
+                    result = flash_with_normalisers(module, query, key, value, attention_mask, record, kwargs)
+                    if result is not None:
+                        return result
                 break
         if kernel == "eager":
-            return _eager_kernel(module)(module, query, key, value, attention_mask, **kwargs)
+            return eager_kernel(module)(module, query, key, value, attention_mask, **kwargs)
         from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 
         return ALL_ATTENTION_FUNCTIONS["sdpa"](module, query, key, value, attention_mask, **kwargs)
@@ -260,7 +261,8 @@ class LazyCapture:
         _ACTIVE.append(self._recorder)
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None) -> None:
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None:
         for config, value in self._previous:
             config._attn_implementation = value
         if self._recorder is not None and self._recorder in _ACTIVE:

@@ -114,7 +114,7 @@ def records_from(tensors: Mapping[str, np.ndarray], metadata: Mapping[str, str],
     try:
         specs, padding_lengths = [], []
         for index, info in enumerate(_json(metadata, _MASKS_KEY)):
-            parts = {part: get(f"mask{index}.{part}") for part in info.pop("parts")}
+            parts: dict[str, Any] = {part: get(f"mask{index}.{part}") for part in info.pop("parts")}
             padding = parts.get("key_padding")
             padding_lengths.append(None if padding is None else tuple(padding.shape))
             specs.append(MaskSpec(**info, **parts))
@@ -157,8 +157,10 @@ def _check(layer: int, record: LayerRecord) -> None:
     padding = record.mask.key_padding
     if padding is not None and tuple(padding.shape) != (k.shape[1],):
         raise FormatError(f"layer {layer}: key padding has shape {tuple(padding.shape)}, expected ({k.shape[1]},)")
-    for name, value in (("dense mask", record.mask.dense), ("additive mask", record.mask.additive), ("bias", record.bias)):
+    planes = (("dense mask", record.mask.dense), ("additive mask", record.mask.additive), ("bias", record.bias))
+    for name, value in planes:
         if value is not None and tuple(value.shape[-2:]) != (q.shape[1], k.shape[1]):
-            raise FormatError(f"layer {layer}: {name} has shape {tuple(value.shape)}, expected (..., {q.shape[1]}, {k.shape[1]})")
+            expected = f"(..., {q.shape[1]}, {k.shape[1]})"
+            raise FormatError(f"layer {layer}: {name} has shape {tuple(value.shape)}, expected {expected}")
     if record.sinks is not None and tuple(record.sinks.shape) != (q.shape[0],):
         raise FormatError(f"layer {layer}: sinks have shape {tuple(record.sinks.shape)}, expected ({q.shape[0]},)")

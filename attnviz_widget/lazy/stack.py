@@ -50,10 +50,12 @@ class LazyStack:
         self.num_keys = first.num_keys
         self.device: torch.device = first.query.device
         for layer, record in self._records.items():
-            if (record.num_heads, record.num_queries, record.num_keys) != (self.num_heads, self.num_queries, self.num_keys):
+            shape = (record.num_heads, record.num_queries, record.num_keys)
+            if shape != (self.num_heads, self.num_queries, self.num_keys):
                 raise InputError(f"layer {layer} has another shape than layer {self.layer_indices[0]}")
             if record.num_heads % int(record.key.shape[0]):
-                raise InputError(f"layer {layer}: {record.num_heads} query heads do not share {record.key.shape[0]} key heads")
+                kv_heads = record.key.shape[0]
+                raise InputError(f"layer {layer}: {record.num_heads} query heads do not share {kv_heads} key heads")
         self.block_bytes = int(block_bytes)
         self._thumbnails: dict[int, np.ndarray] = {}
 
@@ -137,7 +139,8 @@ class LazyStack:
                 block = compute.weights(record, heads, q_part, k_part)
                 if pool > 1:
                     block = F.max_pool2d(block, pool, pool, ceil_mode=True)
-                out[r0 // pool : r0 // pool + block.shape[1], c0 // pool : c0 // pool + block.shape[2]] = block[0].cpu().numpy()
+                top, left = r0 // pool, c0 // pool
+                out[top : top + block.shape[1], left : left + block.shape[2]] = block[0].cpu().numpy()
         return out
 
     def matrix(self, layer: int, head: int) -> np.ndarray:
@@ -230,7 +233,8 @@ class LazyStack:
 
     @classmethod
     def from_tensors(cls, tensors: Mapping[str, np.ndarray], metadata: Mapping[str, str],
-                     device: str | torch.device = "cpu", *, block_bytes: int = compute.DEFAULT_BLOCK_BYTES) -> LazyStack:
+                     device: str | torch.device = "cpu", *,
+                     block_bytes: int = compute.DEFAULT_BLOCK_BYTES) -> LazyStack:
         """Reopen a stack saved with :meth:`to_tensors` and :meth:`metadata`, on ``device``."""
         from .serial import records_from
 

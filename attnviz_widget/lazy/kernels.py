@@ -1,0 +1,55 @@
+"""The kernels the recording attention function hands each layer's output to.
+
+The forward pass must stay the model's own: sdpa for almost every model (from
+``ALL_ATTENTION_FUNCTIONS``), the model's eager function where sdpa cannot express it
+(softcapping), and, where it is exactly what sdpa runs, torch's CPU flash kernel called
+directly because it also returns each row's log-sum-exp: the softmax normalisers for free.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..errors import InputError
+from .records import LayerRecord
+
+
+def eager_kernel(module: nn.Module) -> Callable[..., Any]:
+    source = sys.modules.get(type(module).__module__)
+    kernel = getattr(source, "eager_attention_forward", None)
+    if kernel is None:
+        raise InputError(f"lazy capture: {type(module).__name__} has no eager attention function to run")
+    return kernel
+
+
+def flash_with_normalisers(module: nn.Module, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
+                            attention_mask: Any, record: LayerRecord, kwargs: dict[str, Any]) -> Any:
+    """sdpa's output through torch's CPU flash kernel, which also returns each row's log-sum-exp.
+
+    Only where that kernel is what sdpa runs anyway and its log-sum-exp is eager's normaliser:
+    float32 on the CPU, no mask tensor (causal or full), no bias, softcap, sinks or dropout.
+    Then the normalisers come free with the forward and the thumbnail pass skips its exponentials.
+    Returns None when it does not apply.
+    """
+    if (query.device.type != "cpu" or query.dtype != torch.float32 or attention_mask is not None
+            or record.bias is not None or record.softcap is not None or record.sinks is not None
+            or kwargs.get("position_bias") is not None or kwargs.get("dropout", 0.0) or key.shape[-1] != value.shape[-1]
+            or module.training):
+        return None
+    causal = kwargs.get("is_causal")
+    causal = bool(query.shape[2] > 1 and (getattr(module, "is_causal", True) if causal is None else causal))
+    if causal and key.shape[2] != query.shape[2]:
+        return None
+    groups = query.shape[1] // key.shape[1]
+    if groups > 1:
+        key, value = key.repeat_interleave(groups, dim=1), value.repeat_interleave(groups, dim=1)
+    output, lse = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(
+        query, key, value, 0.0, causal, scale=record.scaling)
+    record.row_max = lse[0].detach().clone()
+    record.row_sum = torch.ones_like(record.row_max)
+    return output.transpose(1, 2).contiguous(), None
