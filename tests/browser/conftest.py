@@ -215,8 +215,9 @@ def marimo_session(request: pytest.FixtureRequest, host_model_dir: Path, tmp_pat
     reason = missing_requirements("marimo") or (None if MARIMO_APP.is_file() else f"{MARIMO_APP} is missing")
     if reason:
         pytest.skip(reason)
-    from marimo_harness import Marimo, open_app
     from playwright.sync_api import sync_playwright
+
+    from .marimo_harness import Marimo, open_app
 
     args = {"model_dir": str(host_model_dir), "text": HOST_TEXT}
     base = tmp_path_factory.mktemp(f"marimo-{request.param}")

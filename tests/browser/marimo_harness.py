@@ -20,7 +20,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from lab_harness import LabError, end_process_group, free_port, wait_until
+from .lab_harness import LabError, end_process_group, free_port, wait_until
 
 
 class Marimo:

@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from lab_harness import CHROMIUM, launch_chromium
-from widget_checks import expect_attr, heatmap_pixels, thumbnail_point
 
 from attnviz_widget.html_export import BUNDLE, save_html
+
+from .lab_harness import CHROMIUM, launch_chromium
+from .widget_checks import expect_attr, heatmap_pixels, thumbnail_point
 
 pytestmark = [
     pytest.mark.browser,

@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from lab_harness import CHROMIUM, CHROMIUM_ARGS
 
 from attnviz_widget.html_export import BUNDLE, save_html
+
+from .lab_harness import CHROMIUM, CHROMIUM_ARGS
 
 HOSTILE = "<img src=x onerror=alert(1)>"
 
@@ -23,16 +24,20 @@ def test_exported_page_renders_offline_and_keeps_text_as_text(random_attention, 
     tokens = ["[CLS]", HOSTILE, *[f"w{i}" for i in range(20)], "[SEP]"]
     page = save_html(random_attention(layers=3, heads=4, tokens=tokens, text=HOSTILE), tmp_path / "page.html")
     with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
         context = browser.new_context(offline=True)
         page_view = context.new_page()
         problems: list[str] = []
         page_view.on("pageerror", lambda error: problems.append(str(error)))
         page_view.on("dialog", lambda dialog: (problems.append("dialog: " + dialog.message), dialog.dismiss()))
-        page_view.on("request", lambda request: problems.append("request: " + request.url)
-                      if not request.url.startswith(("file:", "blob:", "data:")) else None)
+        page_view.on(
+            "request",
+            lambda request: (
+                problems.append("request: " + request.url)
+                if not request.url.startswith(("file:", "blob:", "data:"))
+                else None
+            ),
+        )
         page_view.goto(page.as_uri())
         root = page_view.wait_for_selector(".attnviz-root[data-attnviz-ready='true']", timeout=15_000)
 
@@ -50,7 +55,9 @@ def test_exported_page_renders_offline_and_keeps_text_as_text(random_attention, 
         token = page_view.locator(".attnviz-token[data-index='3']")
         token.hover()
         page_view.wait_for_function("document.querySelector('.attnviz-root').dataset.selectedToken === '3'")
-        shades = page_view.eval_on_selector_all(".attnviz-token", "els => new Set(els.map(e => e.style.background || e.style.backgroundColor)).size")
+        shades = page_view.eval_on_selector_all(
+            ".attnviz-token", "els => new Set(els.map(e => e.style.background || e.style.backgroundColor)).size"
+        )
         assert shades > 3  # hovering shaded the other tokens
 
         assert page_view.locator("img").count() == 0

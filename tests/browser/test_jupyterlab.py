@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from widget_checks import WAIT_MS, KernelSide, exercise_widget, expect_attr
+
+from .widget_checks import WAIT_MS, KernelSide, exercise_widget, expect_attr
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "tests" / "artifacts"

@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from widget_checks import STATE_KEYS, WAIT_MS, exercise_widget, expect_attr, wait_python
+
+from .widget_checks import STATE_KEYS, WAIT_MS, exercise_widget, expect_attr, wait_python
 
 # the marimo_session fixture (conftest.py) skips when chromium, the bundle or a package is missing
 pytestmark = pytest.mark.browser

@@ -11,7 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from widget_checks import KernelSide, exercise_widget
+
+from .widget_checks import KernelSide, exercise_widget
 
 # the notebook7_session fixture (conftest.py) skips when chromium, the bundle or a package is missing
 pytestmark = pytest.mark.browser

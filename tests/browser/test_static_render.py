@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from lab_harness import CHROMIUM, CHROMIUM_ARGS
+
+from .lab_harness import CHROMIUM, CHROMIUM_ARGS
 
 REPO = Path(__file__).resolve().parents[2]
 BUNDLE = REPO / "attnviz_widget" / "static" / "widget.js"
@@ -329,6 +330,57 @@ def test_fits_a_notebook_cell(page: tuple[Any, PageProblems], n: int, width: int
     mount(pg, "a", tokens=tokens(n), layers=12, heads=12)
     wait_ready(pg, "a")
     assert _heights(pg, "a")["root"] <= 450
+    assert problems.errors == []
+
+
+def _view(pg: Any, host: str) -> dict[str, int]:
+    return json.loads(pg.get_attribute(f"{root(host)} .attnviz-heatmap", "data-view"))
+
+
+def test_zooms_and_pans_the_heatmap(page: tuple[Any, PageProblems]) -> None:
+    """Wheel zooms around the pointer, a drag pans (and does not lock a row), keys and the reset button work."""
+    pg, problems = page
+    mount(pg, "a", tokens=tokens(256), layers=2, heads=2)
+    wait_ready(pg, "a")
+    canvas = f"{root('a')} .attnviz-heatmap"
+    box = pg.locator(canvas).bounding_box()
+    g = grid(pg, "a")
+    assert _view(pg, "a") == {"r0": 0, "r1": 256, "c0": 0, "c1": 256}
+    # the wheel over the grid zooms in around the pointer (a point at 3/4 down, 1/4 across)
+    x, y = box["x"] + g["x"] + g["w"] / 4, box["y"] + g["y"] + 3 * g["h"] / 4
+    pg.mouse.move(x, y)
+    pg.mouse.wheel(0, -400)
+    pg.wait_for_function(f"JSON.parse(document.querySelector('{canvas}').dataset.view).r1 < 256")
+    view = _view(pg, "a")
+    rows, cols = view["r1"] - view["r0"], view["c1"] - view["c0"]
+    assert rows < 64 and cols < 64, view
+    assert abs((192 - view["r0"]) / rows - 0.75) < 0.1 and abs((64 - view["c0"]) / cols - 0.25) < 0.1, view
+    zoomed = grid(pg, "a")
+    assert zoomed["rows"] == rows and zoomed["w"] / zoomed["cols"] > 4 * g["w"] / g["cols"]  # bigger cells
+    assert canvas_pixels(pg, canvas)["colours"] > 20
+    assert pg.locator(f"{root('a')} .attnviz-zoom-reset").is_visible()
+    # a drag pans by whole cells; the click that ends it locks nothing
+    cell = zoomed["h"] / zoomed["rows"]
+    pg.mouse.move(x, y)
+    pg.mouse.down()
+    pg.mouse.move(x, y - 5 * cell, steps=4)
+    pg.mouse.up()
+    panned = _view(pg, "a")
+    assert panned["r0"] == view["r0"] + 5 and panned["c0"] == view["c0"], (view, panned)
+    assert attr(pg, "a", "data-locked") == "false"
+    # hovering a zoomed cell selects its (whole-matrix) query
+    pg.mouse.move(box["x"] + zoomed["x"] + 2, box["y"] + zoomed["y"] + 0.5 * cell)
+    assert attr(pg, "a", "data-selected-token") == str(panned["r0"])
+    # keys: - zooms out, 0 resets; the button resets too
+    pg.locator(canvas).focus()
+    pg.keyboard.press("-")
+    assert _view(pg, "a")["r1"] - _view(pg, "a")["r0"] > rows
+    pg.keyboard.press("0")
+    assert _view(pg, "a") == {"r0": 0, "r1": 256, "c0": 0, "c1": 256}
+    pg.keyboard.press("+")
+    pg.click(f"{root('a')} .attnviz-zoom-reset")
+    assert _view(pg, "a") == {"r0": 0, "r1": 256, "c0": 0, "c1": 256}
+    assert not pg.locator(f"{root('a')} .attnviz-zoom-reset").is_visible()
     assert problems.errors == []
 
 
