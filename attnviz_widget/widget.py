@@ -145,23 +145,24 @@ class AttentionWidget(OneViewPerCell, anywidget.AnyWidget, DataTraits, ViewState
             from .inputs import check_text
 
             check_text(text)
-            with self._lock:
-                if text != self.text:
-                    self.text = text  # the observer submits it
-                elif self.status in ("empty", "error"):
-                    self._submit(text)  # the same text again after an error: run the model again
-        try:
-            from IPython.display import display
+        from IPython.display import display
 
+        try:
+            if text is not None:
+                with self._lock:
+                    if text != self.text:
+                        self.text = text  # the observer submits it
+                    elif self.status in ("empty", "error"):
+                        self._submit(text)  # the same text again after an error: run the model again
             display(self)  # once per cell: see attnviz_widget.display
+            if text is not None and self._runner is not None:
+                self._runner.wait(timeout)
         except KeyboardInterrupt as interrupt:
             self._interrupted(interrupt)
             raise
-        if text is not None:
-            self.wait(timeout)
-            failure = self._failure
-            if self.status == "error" and failure is not None:
-                raise failure
+        failure = self._failure
+        if text is not None and self.status == "error" and failure is not None:
+            raise failure
         return self
 
     def wait(self, timeout: float | None = None) -> None:
