@@ -92,6 +92,9 @@ def extract_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="refuse texts longer than the model accepts instead of truncating them with a warning",
     )
+    from .generation.command import add_generate_arguments
+
+    add_generate_arguments(parser)
     return parser
 
 
@@ -125,11 +128,14 @@ def extract_main(argv: Sequence[str] | None = None) -> int:
         if args.dtype != "float32" and output.suffix.lower() != ".safetensors":
             raise InputError(f"--dtype {args.dtype} applies to .safetensors files only; JSON holds float32 values")
         check_cli_text(args.text)
+        from .generation.command import check_generate_arguments, describe_generation, run_generate
+
+        check_generate_arguments(args, output)
         _quiet_transformers()
         from .extractor import extract
         from .files import write_attention
 
-        data = extract(
+        data = run_generate(args, _model_dir(args.model_dir)) if args.generate is not None else extract(
             _model_dir(args.model_dir),
             args.text,
             device=args.device,
@@ -139,6 +145,8 @@ def extract_main(argv: Sequence[str] | None = None) -> int:
         )
         write_attention(data, output, dtype=args.dtype)
         print(f"wrote {output}: {summary(data)}")
+        if data.generation is not None:
+            print(describe_generation(data))
         if (warning := special_only_warning(data)) is not None:
             print(f"attnviz-extract: warning: {warning}", file=sys.stderr)
         return 0

@@ -5,7 +5,8 @@ as PNG, SVG or PDF), :func:`plot_plotly` an interactive plotly figure (saved by
 :func:`save_plotly_html` as a standalone page). Both show the data without padding,
 query tokens down the y-axis (attending from, top to bottom) and key tokens along the
 x-axis (attended to), brighter colours for more attention, and for causal models the
-hidden upper triangle in a neutral grey rather than as zero.
+hidden upper triangle in a neutral grey rather than as zero. Tokens a model generated
+(``data.generation``) have orange tick labels and a dashed line after the prompt.
 
 Figures are made with the Agg canvas directly, never through pyplot, so plotting
 neither needs a display nor touches a notebook's global figure state.
@@ -29,6 +30,8 @@ from matplotlib.figure import Figure, SubFigure
 from .data import AttentionData
 from .errors import InputError
 from .files import atomic_output
+from .generation.axes import mark_matplotlib, mark_plotly
+from .generation.steps import generated_marks
 from .vocabulary import AGGREGATES, COLOR_SCALES, LOG_DECADES, STACK_TITLES, aggregate_info, show_whitespace
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -74,6 +77,7 @@ class _View:
     queries: tuple[str, ...]
     keys: tuple[str, ...]
     title: str
+    generated: tuple[np.ndarray, np.ndarray] | None = None  # bool (query,), (key,): generated tokens
 
     def visible(self) -> np.ndarray:
         """The values not hidden by the causal mask, flat."""
@@ -102,7 +106,8 @@ def _view(data: object, layer: int, head: int, aggregate: str | None) -> _View:
     masked = np.zeros(matrix.shape, dtype=bool)
     if clean.causal and clean.is_self_attention:
         masked = np.triu(np.ones(matrix.shape, dtype=bool), k=1)
-    return _View(np.asarray(matrix, dtype=np.float32), masked, clean.queries.display, clean.keys.display, title)
+    return _View(np.asarray(matrix, dtype=np.float32), masked, clean.queries.display, clean.keys.display, title,
+                 generated_marks(clean))
 
 
 def _is_comparison(data: object) -> TypeGuard[AttentionComparison]:
@@ -248,6 +253,8 @@ def plot_heatmap(
     ax.tick_params(length=2, pad=2)
     ax.set_ylabel("Query (attending)")
     ax.set_xlabel("Key (attended to)")
+    if view.generated is not None:
+        mark_matplotlib(ax, *view.generated)
     ax.set_title(_mathtext_safe(view.title) if title is None else title, fontsize=12)
     colorbar = parent.colorbar(image, ax=ax, shrink=min(1.0, max(0.4, 12 / max(n_queries, 1))), pad=0.02)
     colorbar.set_label("rollout" if aggregate == "rollout" else "attention")
@@ -388,6 +395,8 @@ def plot_plotly(
         width=round(n_keys * cell + 320),
         height=round(n_queries * cell + 260),
     )
+    if view.generated is not None:
+        mark_plotly(figure, *view.generated)
     return figure
 
 

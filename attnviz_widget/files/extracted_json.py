@@ -13,7 +13,8 @@ documented extras; readers that only know the specification ignore the extras::
       "model": {"model_type": ..., ...},               # ModelInfo.to_dict(), if known
       "prediction": {"labels": ..., ...},              # Prediction.to_dict(), if any
       "attention_matrices": (layers, heads, seq, seq),  # float32 values, padding kept
-      "parts": {"decoder": {...}, "cross": {...}}      # encoder-decoder models only
+      "parts": {"decoder": {...}, "cross": {...}},     # encoder-decoder models only
+      "generation": {"text": ..., "steps": [...], ...}  # generated text only (Generation.to_dict())
     }
 
 Each entry of ``parts`` holds the same keys as the top level (from ``tokens`` to
@@ -22,6 +23,15 @@ Each entry of ``parts`` holds the same keys as the top level (from ``tokens`` to
 matrices are ``(layers, heads, decoder tokens, encoder tokens)``. Plain files of the
 original tools hold only ``tokens``, ``text`` and ``attention_matrices``; their
 ``[PAD]``/``<pad>`` tokens are taken as padding.
+
+``generation`` (written for :func:`attnviz_widget.generate` results, e.g. ``attnviz-extract
+--generate N``) holds the prompt, the generated ``text``, ``prompt_tokens`` (how many query
+tokens of the generating stack precede the generated ones), ``finish_reason``
+(``"eos"``/``"length"``/``"stop"``), ``stopped_at_eos``, the ``settings`` (temperature, seed, ...)
+and per generated token a step: ``token_id``, ``token``, ``display``, ``probability`` and
+``entropy`` (nats) of the model's ``softmax(logits)``, ``sampled_probability`` under the processed
+distribution sampled from, and ``top`` (the five likeliest tokens with probabilities); see
+:mod:`attnviz_widget.generation.steps`.
 """
 
 from __future__ import annotations
@@ -35,6 +45,7 @@ import numpy as np
 
 from ..data import AttentionData
 from ..errors import FormatError, InputError
+from ..generation.steps import Generation, attach_generation
 from . import fields
 from .json_codec import dumps
 from .paths import write_bytes
@@ -127,6 +138,8 @@ def write_extracted_json(data: AttentionData, path: str | os.PathLike[str]) -> P
         document["model"] = fields.model_to_share(data.model)
     if data.prediction is not None:
         document["prediction"] = data.prediction.to_dict()
+    if data.generation is not None:
+        document["generation"] = data.generation.to_dict()
     document["attention_matrices"] = _matrices(data)
     if data.parts:
         document["parts"] = {
@@ -189,4 +202,11 @@ def parse_extracted(document: dict[str, Any]) -> AttentionData:
         name: replace(parse_section(part, f"parts.{name}: ", name), model=facts.get("model"))
         for name, part in parts_value.items()
     }
-    return replace(data, parts=parts, **facts)
+    data = replace(data, parts=parts, **facts)
+    if document.get("generation") is None:
+        return data
+    generation = Generation.from_dict(document["generation"])  # FormatError when malformed
+    try:
+        return attach_generation(data, generation)
+    except ValueError as error:
+        raise FormatError(f"generation does not fit the attention: {error}") from None

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .steps import FINISH_REASONS, Alternative, Generation, StepScore, generated_marks
+from .steps import FINISH_REASONS, Alternative, Generation, StepScore, attach_generation, generated_marks
 
 if TYPE_CHECKING:  # pragma: no cover
     from .run import generate
 
-__all__ = ["FINISH_REASONS", "Alternative", "Generation", "StepScore", "generate", "generated_marks"]
+__all__ = [
+    "FINISH_REASONS", "Alternative", "Generation", "StepScore", "attach_generation", "generate", "generated_marks",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -31,7 +31,7 @@ from ..extractor import AttentionExtractor, ModelSource
 from ..inputs import normalise_layers
 from .prompt import check_can_generate, check_generate_kwargs, check_max_new_tokens, render_prompt, tokenize_prompt
 from .scores import step_scores
-from .steps import FinishReason, Generation
+from .steps import FinishReason, Generation, attach_generation
 
 #: ``max_new_tokens`` when none is given.
 DEFAULT_MAX_NEW_TOKENS = 32
@@ -129,8 +129,8 @@ def generate(
     captured = extractor._extract_attention(encoded, wanted, chosen)
     full_text = text if facts.is_encoder_decoder else tok.decode(sequence.tolist(), skip_special_tokens=True)
     data = assemble(full_text, encoded, captured, facts)
-    parts = {name: replace(part, text=record.text, generation=record) for name, part in data.parts.items()}
-    return replace(data, parts=parts, generation=record)
+    data = replace(data, parts={name: replace(part, text=record.text) for name, part in data.parts.items()})
+    return attach_generation(data, record)
 
 
 def _huggingface_backend(extractor: AttentionExtractor) -> HuggingFaceBackend:

@@ -24,7 +24,7 @@ import numpy as np
 
 from ..errors import FormatError
 
-__all__ = ["FINISH_REASONS", "Alternative", "Generation", "StepScore", "generated_marks"]
+__all__ = ["FINISH_REASONS", "Alternative", "Generation", "StepScore", "attach_generation", "generated_marks"]
 
 #: Why generation ended: the end-of-sequence token, ``max_new_tokens`` reached, or another
 #: stopping criterion (a stop string).
@@ -249,6 +249,22 @@ def generated_marks(data: Any) -> tuple[np.ndarray, np.ndarray] | None:
     queries = generation.generated_mask(len(data.queries))
     keys = queries if data.is_self_attention else np.zeros(len(data.keys), dtype=bool)
     return queries, keys
+
+
+def attach_generation(data: Any, generation: Generation) -> Any:
+    """``data`` (an AttentionData) and each of its parts with ``generation`` attached.
+
+    Raises ValueError when the record does not fit: its section is missing, or it spans more
+    tokens than that section's query axis holds.
+    """
+    from dataclasses import replace
+
+    sections = {data.kind: data, **data.parts}
+    if generation.section not in sections:
+        raise ValueError(f"the generation belongs to a {generation.section!r} stack, which this data lacks")
+    generation.generated_mask(len(sections[generation.section].queries))
+    parts = {name: replace(part, generation=generation) for name, part in data.parts.items()}
+    return replace(data, parts=parts, generation=generation)
 
 
 def top_alternatives(
