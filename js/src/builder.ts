@@ -110,6 +110,7 @@ export function buildDom(host: HTMLElement, intents: Intents): Dom {
     click: (query) => intents.clickQuery(query),
     tooltip: tip,
   });
+  heatmapHeader.appendChild(heatmap.zoomBar);
   const heatmapStatus = div("attnviz-heatmap-status", heatmapPanel);
 
   const tokensPanel = div("attnviz-tokens-panel", root);

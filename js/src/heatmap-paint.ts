@@ -3,12 +3,14 @@
  * backing canvas), colour bar, and the selection overlay. Stateless: the view in
  * `heatmap.ts` decides when to call these.
  */
-import { font, hatchPattern, renderChip, type Theme } from "./canvas";
+import { PRINT_THEME, font, hatchPattern, renderChip, sizeCanvas, type Theme } from "./canvas";
 import { COLORMAP_SIZE, VIRIDIS } from "./colormap";
 import type { Cell } from "./hittest";
 import { LABEL_FONT_PX, labelIndices, truncateLabel, type HeatmapLayout } from "./layout";
+import { causalOffset } from "./raster";
 import { colorbarTicks, formatValue, type DisplayMatrix } from "./scale";
 import type { ColorScale, Matrix } from "./types";
+import type { Viewport } from "./zoom";
 
 /** What the heatmap shows. Token indices are original (before hiding special tokens). */
 export interface HeatmapContent {
@@ -39,13 +41,17 @@ export function quote(token: string | undefined): string {
   return `\u201c${token ?? ""}\u201d`;
 }
 
-/** Draw labels, the (hatched-under) heatmap and the colour bar for `layout`. */
+/**
+ * Draw labels, the (hatched-under) heatmap and the colour bar for `layout`. `view` is the
+ * window of displayed rows and columns on screen (the layout has its size).
+ */
 export function paintHeatmap(
   ctx: CanvasRenderingContext2D,
   layout: HeatmapLayout,
   content: HeatmapContent,
   raster: Raster,
   theme: Theme,
+  view: Viewport,
 ): void {
   const { grid } = layout;
   const { rowIndex, colIndex } = content.display;
@@ -55,14 +61,14 @@ export function paintHeatmap(
   // row (query) labels, right-aligned left of the grid
   ctx.textAlign = "right";
   for (const r of labelIndices(layout.rows, layout.rowLabelStep)) {
-    const q = rowIndex[r];
+    const q = rowIndex[view.r0 + r];
     ctx.fillStyle = content.rowSpecial[q] ? theme.muted : theme.fg;
     ctx.fillText(truncateLabel(content.rowLabels[q] ?? ""), grid.x - 6, grid.y + (r + 0.5) * layout.cellH);
   }
   // column (key) labels, vertical above the grid
   ctx.textAlign = "left";
   for (const c of labelIndices(layout.cols, layout.colLabelStep)) {
-    const k = colIndex[c];
+    const k = colIndex[view.c0 + c];
     ctx.save();
     ctx.translate(grid.x + (c + 0.5) * layout.cellW, grid.y - 6);
     ctx.rotate(-Math.PI / 2);
@@ -76,7 +82,7 @@ export function paintHeatmap(
     ctx.fillRect(grid.x, grid.y, grid.w, grid.h);
   }
   ctx.imageSmoothingEnabled = false;
-  ctx.drawImage(raster.backing, 0, 0, layout.cols, layout.rows, grid.x, grid.y, grid.w, grid.h);
+  ctx.drawImage(raster.backing, view.c0, view.r0, layout.cols, layout.rows, grid.x, grid.y, grid.w, grid.h);
   ctx.strokeStyle = theme.muted;
   ctx.globalAlpha = 0.5;
   ctx.lineWidth = 1;
@@ -127,7 +133,11 @@ function paintColorbar(ctx: CanvasRenderingContext2D, layout: HeatmapLayout, con
   ctx.restore();
 }
 
-/** Draw the selection overlay: row and column outlines with their label chips, hovered cell. */
+/**
+ * Draw the selection overlay: row and column outlines with their label chips, hovered cell.
+ * Rows, columns and the hovered cell are displayed indices (-1: none); those outside `view`
+ * are not drawn.
+ */
 export function paintSelection(
   ctx: CanvasRenderingContext2D,
   layout: HeatmapLayout,
@@ -136,13 +146,16 @@ export function paintSelection(
   theme: Theme,
   scratch: HTMLCanvasElement,
   ratio: number,
+  view: Viewport,
 ): void {
   const { grid } = layout;
+  const row = sel.row >= view.r0 && sel.row < view.r1 ? sel.row - view.r0 : -1;
+  const col = sel.col >= view.c0 && sel.col < view.c1 ? sel.col - view.c0 : -1;
   const chipFont = font(LABEL_FONT_PX, theme.fontFamily, 600);
   const chip = (text: string): { w: number; h: number } => renderChip(scratch, text, chipFont, theme.accent, "#fff", ratio);
   const lineWidth = sel.locked ? 2 : 1.5;
-  if (sel.row >= 0) {
-    const y = grid.y + sel.row * layout.cellH;
+  if (row >= 0) {
+    const y = grid.y + row * layout.cellH;
     ctx.fillStyle = "rgba(255, 255, 255, 0.12)";
     ctx.fillRect(grid.x, y, grid.w, layout.cellH);
     ctx.strokeStyle = theme.accent;
@@ -152,8 +165,8 @@ export function paintSelection(
     const top = Math.min(Math.max(y + layout.cellH / 2 - h / 2, 0), layout.height - h);
     ctx.drawImage(scratch, 0, 0, scratch.width, scratch.height, Math.max(0, grid.x - 4 - w), top, w, h);
   }
-  if (sel.col >= 0) {
-    const x = grid.x + sel.col * layout.cellW;
+  if (col >= 0) {
+    const x = grid.x + col * layout.cellW;
     ctx.strokeStyle = theme.accent;
     ctx.lineWidth = 1.5;
     ctx.setLineDash([4, 3]);
@@ -166,10 +179,63 @@ export function paintSelection(
     ctx.drawImage(scratch, 0, 0, scratch.width, scratch.height, 0, -h / 2, w, h);
     ctx.restore();
   }
-  const hover = sel.hover;
+  const hover = sel.hover && { row: sel.hover.row - view.r0, col: sel.hover.col - view.c0 };
   if (hover && layout.cellW >= 3 && layout.cellH >= 3) {
     ctx.strokeStyle = "#fff";
     ctx.lineWidth = 1;
     ctx.strokeRect(grid.x + hover.col * layout.cellW + 0.5, grid.y + hover.row * layout.cellH + 0.5, layout.cellW - 1, layout.cellH - 1);
   }
+}
+
+/** Tooltip lines of the cell (`query`, `key`), displayed at `cell` (whole-matrix display indices). */
+export function cellTooltip(content: HeatmapContent, query: number, key: number, cell: Cell): string[] {
+  const lines = [`${quote(content.rowLabels[query])} \u2192 ${quote(content.colLabels[key])}`];
+  lines.push(`query ${query}, key ${key}`);
+  if (content.causal && key > query + causalOffset(content.source.rows, content.source.cols)) {
+    lines.push("masked (causal): this query cannot see this key");
+    return lines;
+  }
+  const shown = content.display.matrix.data[cell.row * content.display.matrix.cols + cell.col];
+  const raw = content.source.data[query * content.source.cols + key];
+  lines.push(`attention ${formatValue(shown, 3)}`);
+  if (Math.abs(shown - raw) > 1e-6 * Math.max(1, Math.abs(raw))) lines.push(`as extracted ${formatValue(raw, 3)}`);
+  return lines;
+}
+
+/**
+ * A new canvas with the heatmap as shown, its labels, colour bar and a title, on white, at
+ * `ratio` device pixels per CSS pixel (PNG export).
+ */
+export function renderSnapshot(
+  doc: Document,
+  shown: { layout: HeatmapLayout; content: HeatmapContent; raster: Raster; view: Viewport },
+  fontFamily: string,
+  title: string,
+  subtitle: string,
+  ratio: number,
+): HTMLCanvasElement | null {
+  const { layout } = shown;
+  const pad = 16;
+  const titleHeight = subtitle ? 44 : 28;
+  const width = Math.max(layout.width + 2 * pad, 320);
+  const height = layout.height + titleHeight + 2 * pad;
+  const canvas = doc.createElement("canvas");
+  const ctx = sizeCanvas(canvas, width, height, ratio);
+  if (!ctx) return null;
+  const theme: Theme = { ...PRINT_THEME, fontFamily };
+  ctx.fillStyle = theme.background;
+  ctx.fillRect(0, 0, width, height);
+  ctx.fillStyle = theme.fg;
+  ctx.textBaseline = "alphabetic";
+  ctx.textAlign = "left";
+  ctx.font = font(15, theme.fontFamily, 600);
+  ctx.fillText(title, pad, pad + 14);
+  if (subtitle) {
+    ctx.fillStyle = theme.muted;
+    ctx.font = font(11, theme.fontFamily);
+    ctx.fillText(truncateLabel(subtitle, 120), pad, pad + 32);
+  }
+  ctx.translate(pad, pad + titleHeight);
+  paintHeatmap(ctx, layout, shown.content, shown.raster, theme, shown.view);
+  return canvas;
 }

@@ -4,15 +4,21 @@
  * Three layers keep it fast at 512 tokens: the matrix is rasterised once (one pixel per
  * cell, `putImageData`) into an offscreen backing canvas; the visible canvas scales it with
  * `drawImage` (no smoothing) and draws labels; selection highlights go on a transparent
- * overlay canvas, the only thing redrawn while the pointer moves.
+ * overlay canvas, the only thing redrawn while the pointer moves. Zoom and pan (`zoomctl.ts`)
+ * show a window of the matrix: the same backing canvas, cropped, with bigger cells.
  */
 import { PRINT_THEME, canvasPoint, font, pixelCanvas, pixelRatioOf, sizeCanvas, themeOf, type Theme } from "./canvas";
-import { paintHeatmap, paintSelection, quote, type HeatmapContent, type Raster } from "./heatmap-paint";
+import { cellTooltip, paintHeatmap, paintSelection, quote, renderSnapshot, type HeatmapContent, type Raster } from "./heatmap-paint";
 import { cellAt, colLabelAt, rowLabelAt, type Cell } from "./hittest";
 import { LABEL_FONT_PX, heatmapLayout, truncateLabel, type HeatmapLayout } from "./layout";
 import { causalOffset, rasterize } from "./raster";
-import { formatValue, inverseIndex, makeMapper } from "./scale";
+import { inverseIndex, makeMapper } from "./scale";
 import type { ColorScale } from "./types";
+import { clampView, fullView, isFull, type Viewport } from "./zoom";
+import { ZoomControl } from "./zoomctl";
+
+/** Largest cell (CSS px) of a zoomed view. */
+const MAX_ZOOM_CELL_PX = 64;
 
 export type { HeatmapContent } from "./heatmap-paint";
 
@@ -47,6 +53,9 @@ export class HeatmapView {
   private theme: Theme = PRINT_THEME;
   /** Out-of-document canvas for label chips on the overlay (see {@link renderChip}). */
   private readonly chip: HTMLCanvasElement;
+  /** The displayed rows and columns on screen (zoom and pan; the whole matrix by default). */
+  private view: Viewport = fullView(0, 0);
+  private readonly zoom: ZoomControl;
 
   constructor(
     host: HTMLElement,
@@ -69,10 +78,45 @@ export class HeatmapView {
     this.canvas.addEventListener("mousemove", (e) => this.onMove(e), { signal });
     this.canvas.addEventListener("mouseleave", () => this.onLeave(), { signal });
     this.canvas.addEventListener("click", (e) => this.onClick(e), { signal });
+    this.zoom = new ZoomControl(this.canvas, host, {
+      geometry: () => {
+        const { layout, content } = this;
+        if (!layout || !content) return null;
+        const { rows, cols } = content.display.matrix;
+        return { grid: layout.grid, width: layout.width, height: layout.height, view: this.view, rows, cols };
+      },
+      setView: (view) => this.setView(view),
+    }, signal);
+  }
+
+  /** The zoom label and reset button (the builder places them in the panel's title row). */
+  get zoomBar(): HTMLElement {
+    return this.zoom.bar;
+  }
+
+  /** The window of displayed rows and columns on screen. */
+  get viewport(): Viewport {
+    return this.view;
+  }
+
+  /** Zoom or pan to `view` (displayed indices; clamped to the matrix). */
+  setView(view: Viewport): void {
+    if (!this.content) return;
+    const { rows, cols } = this.content.display.matrix;
+    const next = clampView(view, rows, cols);
+    const v = this.view;
+    if (next.r0 === v.r0 && next.r1 === v.r1 && next.c0 === v.c0 && next.c1 === v.c1) return;
+    this.view = next;
+    this.hoverCell = null;
+    this.relayout();
   }
 
   /** Show new content: rasterise, lay out, paint. */
   setContent(content: HeatmapContent): void {
+    const before = this.content?.display.matrix;
+    const { rows, cols } = content.display.matrix;
+    // another head of the same matrix keeps the zoom; another shape starts from the whole
+    this.view = before && before.rows === rows && before.cols === cols ? clampView(this.view, rows, cols) : fullView(rows, cols);
     this.content = content;
     this.raster = this.rasterize(content);
     this.labelWidths = this.measureLabels(content);
@@ -146,29 +190,8 @@ export class HeatmapView {
     const { content, raster } = this;
     if (!content || !raster) return null;
     const layout = this.computeLayout(content, ratio);
-    const pad = 16;
-    const titleHeight = subtitle ? 44 : 28;
-    const width = Math.max(layout.width + 2 * pad, 320);
-    const height = layout.height + titleHeight + 2 * pad;
-    const canvas = this.canvas.ownerDocument.createElement("canvas");
-    const ctx = sizeCanvas(canvas, width, height, ratio);
-    if (!ctx) return null;
-    const theme: Theme = { ...PRINT_THEME, fontFamily: themeOf(this.canvas).fontFamily };
-    ctx.fillStyle = theme.background;
-    ctx.fillRect(0, 0, width, height);
-    ctx.fillStyle = theme.fg;
-    ctx.textBaseline = "alphabetic";
-    ctx.textAlign = "left";
-    ctx.font = font(15, theme.fontFamily, 600);
-    ctx.fillText(title, pad, pad + 14);
-    if (subtitle) {
-      ctx.fillStyle = theme.muted;
-      ctx.font = font(11, theme.fontFamily);
-      ctx.fillText(truncateLabel(subtitle, 120), pad, pad + 32);
-    }
-    ctx.translate(pad, pad + titleHeight);
-    paintHeatmap(ctx, layout, content, raster, theme);
-    return canvas;
+    const fontFamily = themeOf(this.canvas).fontFamily;
+    return renderSnapshot(this.canvas.ownerDocument, { layout, content, raster, view: this.view }, fontFamily, title, subtitle, ratio);
   }
 
   destroy(): void {
@@ -209,15 +232,24 @@ export class HeatmapView {
   }
 
   private computeLayout(content: HeatmapContent, ratio: number): HeatmapLayout {
-    return heatmapLayout({
-      rows: content.display.matrix.rows,
-      cols: content.display.matrix.cols,
+    const { rows, cols } = content.display.matrix;
+    const input = {
+      rows,
+      cols,
       availableWidth: this.availableWidth,
       availableHeight: this.availableHeight,
       rowLabelWidth: this.labelWidths.rows,
       colLabelWidth: this.labelWidths.cols,
       pixelRatio: ratio,
-    });
+    };
+    const full = heatmapLayout(input);
+    const v = this.view;
+    if (isFull(v, rows, cols)) return full;
+    // a zoomed view fills the grid of the whole matrix with fewer, bigger cells
+    const visibleRows = v.r1 - v.r0;
+    const visibleCols = v.c1 - v.c0;
+    const cellPx = Math.min(full.grid.w / visibleCols, full.grid.h / visibleRows, MAX_ZOOM_CELL_PX);
+    return heatmapLayout({ ...input, rows: visibleRows, cols: visibleCols, cellPx });
   }
 
   private relayout(): void {
@@ -226,7 +258,11 @@ export class HeatmapView {
     this.layout = layout;
     // geometry for automation and tests (CSS pixels of the canvas)
     const { grid, rows, cols } = layout;
-    this.canvas.dataset.grid = JSON.stringify({ ...grid, rows, cols });
+    const v = this.view;
+    this.canvas.dataset.grid = JSON.stringify({ ...grid, rows, cols, r0: v.r0, c0: v.c0 });
+    this.canvas.dataset.view = JSON.stringify(v);
+    const matrix = this.content.display.matrix;
+    this.zoom.update(v, matrix.rows, matrix.cols);
     this.paint();
   }
 
@@ -235,7 +271,7 @@ export class HeatmapView {
     if (!content || !raster || !layout) return;
     this.theme = themeOf(this.canvas);
     const ctx = sizeCanvas(this.canvas, layout.width, layout.height, pixelRatioOf(this.canvas));
-    if (ctx) paintHeatmap(ctx, layout, content, raster, this.theme);
+    if (ctx) paintHeatmap(ctx, layout, content, raster, this.theme, this.view);
     this.paintOverlay();
   }
 
@@ -247,21 +283,22 @@ export class HeatmapView {
     const row = this.selection.query === null ? -1 : (raster.rowOfQuery[this.selection.query] ?? -1);
     const col = this.selection.key === null ? -1 : (raster.colOfKey[this.selection.key] ?? -1);
     const selection = { row, col, locked: this.selection.locked, hover: this.hoverCell };
-    paintSelection(ctx, layout, content, selection, this.theme, this.chip, pixelRatioOf(this.canvas));
+    paintSelection(ctx, layout, content, selection, this.theme, this.chip, pixelRatioOf(this.canvas), this.view);
   }
 
   private onMove(event: MouseEvent): void {
     const { content, layout } = this;
     if (!content || !layout) return;
+    if (this.zoom.dragging) return;
     const { x, y } = canvasPoint(this.canvas, event, layout.width, layout.height);
-    const cell = cellAt(layout, x, y);
+    const cell = this.cellAt(x, y);
     const { rowIndex, colIndex } = content.display;
     if (cell) {
       const query = rowIndex[cell.row];
       const key = colIndex[cell.col];
       const moved = !this.hoverCell || this.hoverCell.row !== cell.row || this.hoverCell.col !== cell.col;
       this.hoverCell = cell;
-      this.callbacks.tooltip(this.cellTooltip(query, key, cell), event.clientX, event.clientY);
+      this.callbacks.tooltip(cellTooltip(content, query, key, cell), event.clientX, event.clientY);
       if (moved) {
         this.callbacks.hover(query, null);
         this.paintOverlay();
@@ -272,16 +309,16 @@ export class HeatmapView {
       this.hoverCell = null;
       this.paintOverlay();
     }
-    const row = rowLabelAt(layout, x, y);
+    const row = this.rowLabelAt(x, y);
     if (row !== null) {
       const query = rowIndex[row];
       this.callbacks.tooltip([`query ${query}: ${quote(content.rowLabels[query])}`], event.clientX, event.clientY);
       this.callbacks.hover(query, null);
       return;
     }
-    const col = colLabelAt(layout, x, y);
-    if (col !== null) {
-      const key = colIndex[col];
+    const label = colLabelAt(layout, x, y);
+    if (label !== null) {
+      const key = colIndex[label + this.view.c0];
       this.callbacks.tooltip([`key ${key}: ${quote(content.colLabels[key])}`], event.clientX, event.clientY);
       return;
     }
@@ -300,25 +337,24 @@ export class HeatmapView {
 
   private onClick(event: MouseEvent): void {
     const { content, layout } = this;
-    if (!content || !layout) return;
+    if (!content || !layout || this.zoom.takeClickSuppression()) return;
     const { x, y } = canvasPoint(this.canvas, event, layout.width, layout.height);
-    const cell = cellAt(layout, x, y);
-    const row = cell ? cell.row : rowLabelAt(layout, x, y);
+    const cell = this.cellAt(x, y);
+    const row = cell ? cell.row : this.rowLabelAt(x, y);
     if (row !== null) this.callbacks.click(content.display.rowIndex[row]);
   }
 
-  private cellTooltip(query: number, key: number, cell: Cell): string[] {
-    const content = this.content as HeatmapContent;
-    const lines = [`${quote(content.rowLabels[query])} \u2192 ${quote(content.colLabels[key])}`];
-    lines.push(`query ${query}, key ${key}`);
-    if (content.causal && key > query + causalOffset(content.source.rows, content.source.cols)) {
-      lines.push("masked (causal): this query cannot see this key");
-      return lines;
-    }
-    const shown = content.display.matrix.data[cell.row * content.display.matrix.cols + cell.col];
-    const raw = content.source.data[query * content.source.cols + key];
-    lines.push(`attention ${formatValue(shown, 3)}`);
-    if (Math.abs(shown - raw) > 1e-6 * Math.max(1, Math.abs(raw))) lines.push(`as extracted ${formatValue(raw, 3)}`);
-    return lines;
+  /** The displayed cell (whole-matrix indices) under a canvas point, or null. */
+  private cellAt(x: number, y: number): Cell | null {
+    const cell = this.layout ? cellAt(this.layout, x, y) : null;
+    return cell && { row: cell.row + this.view.r0, col: cell.col + this.view.c0 };
   }
+
+  /** The displayed row whose label is under a canvas point, or null. */
+  private rowLabelAt(x: number, y: number): number | null {
+    const row = this.layout ? rowLabelAt(this.layout, x, y) : null;
+    return row === null ? null : row + this.view.r0;
+  }
+
+
 }

@@ -62,6 +62,8 @@ export interface HeatmapLayoutInput {
   colLabelWidth: number;
   /** Device pixel ratio; cells are snapped to whole device pixels. */
   pixelRatio?: number;
+  /** A zoomed view: cells of this size (CSS px), no fitting and no readable minimum. */
+  cellPx?: number;
 }
 
 /** Where everything of the focused heatmap goes. */
@@ -136,8 +138,10 @@ export function heatmapLayout(input: HeatmapLayoutInput): HeatmapLayout {
   const right = COLORBAR_GAP + COLORBAR_WIDTH + COLORBAR_LABELS;
   const fitW = (input.availableWidth - left - right) / Math.max(cols, 1);
   const fitH = ((input.availableHeight ?? Infinity) - top - LABEL_PAD - COLORBAR_LEGEND) / Math.max(rows, 1);
-  const cellW = cellSize(Math.min(fitW, fitH), cols, ratio);
-  const cellH = cellSize(cellW, rows, ratio);
+  const zoomed = input.cellPx !== undefined && input.cellPx > 0;
+  const snap = (px: number): number => (px * ratio >= SNAP_FROM_DEVICE_PX ? Math.floor(px * ratio) / ratio : px);
+  const cellW = zoomed ? snap(input.cellPx as number) : cellSize(Math.min(fitW, fitH), cols, ratio);
+  const cellH = zoomed ? cellW : cellSize(cellW, rows, ratio);
   const grid: Rect = { x: left, y: top, w: cols * cellW, h: rows * cellH };
   const barH = Math.min(Math.max(grid.h, MIN_COLORBAR_HEIGHT), MAX_COLORBAR_HEIGHT);
   const colorbar: Rect = { x: grid.x + grid.w + COLORBAR_GAP, y: top, w: COLORBAR_WIDTH, h: barH };

@@ -74,6 +74,11 @@ export const CSS = `
 .attnviz-root canvas.attnviz-overlay { position: absolute; left: 0; top: 0; pointer-events: none; }
 .attnviz-root canvas.attnviz-overview, .attnviz-root canvas.attnviz-heatmap { cursor: crosshair; }
 .attnviz-root canvas:focus-visible { outline: 2px solid var(--attnviz-accent); outline-offset: 2px; }
+.attnviz-root .attnviz-zoombar { display: inline-flex; align-items: baseline; gap: 6px; margin-left: 8px; font-weight: 400; color: var(--attnviz-muted); }
+.attnviz-root button.attnviz-zoom-reset {
+  font: inherit; font-size: 11px; color: var(--attnviz-fg); background: var(--attnviz-raised);
+  border: 1px solid var(--attnviz-border); border-radius: 4px; padding: 0 5px; cursor: pointer;
+}
 .attnviz-root .attnviz-heatmap-status { font-size: 12px; color: var(--attnviz-muted); min-height: 1.4em; }
 .attnviz-root .attnviz-heatmap-status.attnviz-failed { color: var(--attnviz-error); }
 .attnviz-root .attnviz-prediction { margin-top: 10px; font-size: 12px; max-width: 420px; }

@@ -173,6 +173,41 @@ describe("the widget (happy-dom, no canvas)", () => {
   });
 });
 
+describe("zooming the heatmap", () => {
+  it("zooms with + and -, pans with arrows, resets with 0, and keeps the zoom across heads", async () => {
+    const el = document.createElement("div");
+    document.body.appendChild(el);
+    mountStandalone(el, { ...traits(64, 2, 2), layers: layers(2, 2, 64) });
+    await settle();
+    const canvas = el.querySelector<HTMLCanvasElement>(".attnviz-heatmap")!;
+    const view = () => JSON.parse(canvas.dataset.view!);
+    const key = (k: string) => canvas.dispatchEvent(new KeyboardEvent("keydown", { key: k, bubbles: true }));
+    expect(view()).toEqual({ r0: 0, r1: 64, c0: 0, c1: 64 });
+    const reset = el.querySelector<HTMLButtonElement>(".attnviz-zoom-reset")!;
+    expect(reset.hidden).toBe(true);
+    key("+");
+    key("+");
+    const zoomed = view();
+    expect(zoomed.r1 - zoomed.r0).toBe(29); // 64 / 1.5 / 1.5 (rounded), around the centre
+    expect(reset.hidden).toBe(false);
+    expect(el.querySelector(".attnviz-zoom-label")!.textContent).toMatch(/queries 18\u201346, keys 18\u201346 of 64 \u00d7 64/);
+    key("ArrowDown");
+    expect(view().r0).toBe(zoomed.r0 + 4);
+    const grid = JSON.parse(canvas.dataset.grid!);
+    expect([grid.rows, grid.cols, grid.r0]).toEqual([29, 29, zoomed.r0 + 4]);
+    el.querySelector<HTMLSelectElement>(".attnviz-head-select")!.value = "1";
+    el.querySelector<HTMLSelectElement>(".attnviz-head-select")!.dispatchEvent(new Event("change"));
+    await settle();
+    expect(view().r0).toBe(zoomed.r0 + 4); // same matrix shape: the zoom stays
+    key("-");
+    key("0");
+    expect(view()).toEqual({ r0: 0, r1: 64, c0: 0, c1: 64 });
+    key("+");
+    reset.click();
+    expect(view()).toEqual({ r0: 0, r1: 64, c0: 0, c1: 64 });
+  });
+});
+
 describe("the render pass", () => {
   it("redraws only what a change touches", async () => {
     const heatmapContent = vi.spyOn(HeatmapView.prototype, "setContent");
