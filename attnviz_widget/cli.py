@@ -76,6 +76,13 @@ def extract_parser() -> argparse.ArgumentParser:
         "file); JSON always holds float32",
     )
     parser.add_argument(
+        "--store",
+        choices=("auto", "dense", "lazy"),
+        default="auto",
+        help="keep the full attention (dense) or the captured queries and keys, computing weights on demand "
+        "(lazy, for long texts; saved as such in a .safetensors file); auto: lazy past a 2 GB budget",
+    )
+    parser.add_argument(
         "--device", default=None, help="device to use for inference (cuda, mps, cpu; default: best available)"
     )
     parser.add_argument(
@@ -142,6 +149,7 @@ def extract_main(argv: Sequence[str] | None = None) -> int:
             layers=None if args.layer is None else [args.layer],
             max_length=args.max_length,
             truncation=not args.no_truncation,
+            store=args.store,
         )
         write_attention(data, output, dtype=args.dtype)
         print(f"wrote {output}: {summary(data)}")

@@ -256,3 +256,25 @@ def test_undecodable_bytes_in_the_text_are_refused(bert_dir: Path, tmp_path: Pat
     assert "the text is not valid Unicode: an undecodable byte or lone surrogate at character 5" in one_error_line(
         capsys, "attnviz-extract")
     assert not (tmp_path / "o.json").exists()
+
+
+def test_a_lazy_capture_goes_to_safetensors_and_back(tmp_path: Path, capsys) -> None:
+    from tiny_models import build_gpt2
+
+    model = build_gpt2(tmp_path / "gpt2")
+    lazy, dense = tmp_path / "lazy.safetensors", tmp_path / "dense.json"
+    text = "the movie was not bad at all"
+    assert extract_main(["--model_dir", str(model), "--text", text, "--output_file", str(lazy), "--store", "lazy",
+                         "--device", "cpu"]) == 0
+    assert extract_main(["--model_dir", str(model), "--text", text, "--output_file", str(dense), "--store", "dense",
+                         "--device", "cpu"]) == 0
+    read, reference = read_attention_file(lazy), read_attention_file(dense)
+    assert read.is_lazy and not reference.is_lazy and read.tokens == reference.tokens
+    for layer in reference.layer_indices:
+        np.testing.assert_allclose(read.matrix(layer, 0), reference.matrix(layer, 0), atol=1e-5, rtol=0)
+    png = tmp_path / "lazy.png"
+    assert visualize_main(["--input_file", str(lazy), "--layer", "1", "--head", "2", "--output_file", str(png)]) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    prepared = tmp_path / "prepared.json"
+    assert visualize_main(["--input_file", str(lazy), "--mode", "prepare", "--output_file", str(prepared)]) == 0
+    assert json.loads(prepared.read_text())["tokens"] == list(reference.tokens)
