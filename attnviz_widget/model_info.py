@@ -46,13 +46,15 @@ class ModelInfo:
         last = PureWindowsPath(name).name  # splits at "/" and "\\" alike
         return None if last in ("", ".", "..") else last
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, *, full_name: bool = False) -> dict[str, Any]:
+        """JSON-ready facts; the model named by :attr:`short_name`, so that files, pages and the
+        widget never carry a local path, unless ``full_name`` asks for :attr:`name` as given."""
         return {
             "model_type": self.model_type,
             "architecture": self.architecture,
             "num_layers": self.num_layers,
             "num_heads": self.num_heads,
-            "name": self.name,
+            "name": self.name if full_name else self.short_name,
         }
 
     @classmethod

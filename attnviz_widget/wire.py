@@ -94,7 +94,7 @@ def meta_for(data: AttentionData, sections: list[str]) -> dict[str, Any]:
         "has_rollout": problem is None,
         "rollout_problem": problem,
         "vocabulary": frontend_vocabulary(),
-        "model": None if data.model is None else {**data.model.to_dict(), "name": data.model.short_name},
+        "model": None if data.model is None else data.model.to_dict(),
         "text": data.text,
     }
 
