@@ -233,11 +233,26 @@ def check_headless(notebook: Any) -> None:
     assert not attention_widget_states(notebook), "the headless notebook should not need a widget"
 
 
+def check_compare(notebook: Any) -> None:
+    pngs = [base64.b64decode(value) for value in with_mime(notebook, "image/png")]
+    assert len(pngs) >= 4, "expected two score grids and two A | B | B − A figures as PNG outputs"
+    assert all(png.startswith(PNG_MAGIC) and len(png) > 10_000 for png in pngs)
+    assert with_mime(notebook, PLOTLY), "the Plotly comparison was not displayed"
+    out = stdout(notebook)
+    assert "16 sentences; first: B (fine-tuned) − A (pretrained): 6 layers × 12 heads, same tokens" in out
+    per_layer = [float(v) for v in re.findall(r"^layer \d: mean JS (\d\.\d+) bits", out, flags=re.MULTILINE)]
+    assert len(per_layer) == 6 and per_layer[0] < 0.01 and per_layer[5] > 5 * per_layer[1], per_layer
+    assert "alignment: [CLS] the movie was [+not] good [SEP]" in out
+    assert "'the movie was good' -> positive" in out and "'the movie was not good' -> negative" in out
+    assert re.search(r"^  \+not +JS nan", out, flags=re.MULTILINE), "the gap row should have no score"
+
+
 CHECKS: dict[str, Callable[[Any], None]] = {
     "01_quick_start.ipynb": check_quick_start,
     "02_your_own_model.ipynb": check_your_own_model,
     "03_architectures.ipynb": check_architectures,
     "04_headless_pipeline.ipynb": check_headless,
+    "08_compare.ipynb": check_compare,
 }
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -263,9 +264,22 @@ def _diverging_scale(colormap: Colormap, stops: int = 33) -> list[list[Any]]:
 
 def plot_head_scores(comparison: AttentionComparison, metric: str = "js", *, cmap: str = "magma") -> Figure:
     """The layer × head grid of :meth:`AttentionComparison.head_scores`, values written in the cells."""
-    values = comparison.head_scores(metric)
-    layers, heads = values.shape
-    figure = Figure(figsize=(max(4.0, 0.55 * heads + 2.2), max(2.5, 0.45 * layers + 1.4)), layout="constrained")
+    name_a, name_b = comparison.names
+    what = "JS divergence (bits)" if metric == "js" else "TV distance"
+    return plot_score_grid(comparison.head_scores(metric), comparison.layer_indices,
+                           title=f"{name_b} vs {name_a}: {what}", cmap=cmap)
+
+
+def plot_score_grid(
+    values: np.ndarray, layers: Sequence[int] | None = None, *, title: str = "", cmap: str = "magma"
+) -> Figure:
+    """A ``(layers, heads)`` grid of change scores (e.g. a mean over several comparisons) as a heatmap."""
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim != 2:
+        raise InputError(f"a score grid has shape (layers, heads), got {values.shape}")
+    count, heads = values.shape
+    layers = list(range(count)) if layers is None else list(layers)
+    figure = Figure(figsize=(max(4.0, 0.55 * heads + 2.2), max(2.5, 0.45 * count + 1.4)), layout="constrained")
     FigureCanvasAgg(figure)
     ax = figure.add_subplot()
     top = float(np.nanmax(values)) if np.isfinite(values).any() else 1.0
@@ -276,11 +290,9 @@ def plot_head_scores(comparison: AttentionComparison, metric: str = "js", *, cma
             ax.text(column, row, f"{value:.2f}", ha="center", va="center", fontsize=7,
                     color="black" if value > 0.6 * top else "white")
     ax.set_xticks(range(heads), [str(h) for h in range(heads)], fontsize=8)
-    ax.set_yticks(range(layers), [str(layer) for layer in comparison.layer_indices], fontsize=8)
+    ax.set_yticks(range(count), [str(layer) for layer in layers], fontsize=8)
     ax.set_xlabel("head")
-    ax.set_ylabel("layer (A)")
-    name_a, name_b = comparison.names
-    ax.set_title(_mathtext_safe(f"{name_b} vs {name_a}: {'JS divergence (bits)' if metric == 'js' else 'TV distance'}"),
-                 fontsize=10)
+    ax.set_ylabel("layer")
+    ax.set_title(_mathtext_safe(title), fontsize=10)
     figure.colorbar(image, ax=ax, pad=0.02)
     return figure

@@ -95,3 +95,16 @@ def test_head_score_grid_figure(aligned) -> None:
     image = figure.axes[0].images[0]
     np.testing.assert_array_equal(image.get_array(), aligned.head_scores("tv"))
     assert "tuned" in figure.axes[0].get_title()
+
+
+def test_score_grid_of_an_averaged_array_and_a_bad_shape() -> None:
+    from attnviz_widget.comparison.figures import plot_score_grid
+
+    values = np.array([[0.1, np.nan], [0.3, 0.0]])
+    figure = plot_score_grid(values, [3, 7], title="mean of $2$")
+    ax = figure.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["3", "7"]
+    assert ax.images[0].get_array().mask[0, 1]  # NaN drawn as a gap
+    assert sorted(text.get_text() for text in ax.texts) == ["0.00", "0.10", "0.30"]
+    with pytest.raises(InputError, match=r"shape \(layers, heads\)"):
+        plot_score_grid(np.zeros(3))
