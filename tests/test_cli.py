@@ -56,7 +56,7 @@ def test_model_output_in_the_working_directory_is_the_default(bert_dir: Path, tm
     shutil.copytree(bert_dir, tmp_path / "model_output")
     monkeypatch.chdir(tmp_path)
     assert extract_main(["--text", "good"]) == 0
-    assert read_attention_file(tmp_path / "attention_data.json").model.name == "./model_output"
+    assert read_attention_file(tmp_path / "attention_data.json").model.name == "model_output"  # no local path
 
 
 @pytest.mark.parametrize(
