@@ -11,7 +11,7 @@ imports numpy and the other numpy-only modules of ours (the token axes in
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -190,7 +190,7 @@ class AttentionData:
             if head == "rollout":
                 return self.rollout()[position]
             if self.is_lazy:  # one head at a time: two matrices in memory, never the layer
-                return _over_heads(head, (self.attentions.matrix(position, h) for h in range(self.num_heads)))
+                return self._lazy_read(layer, head, lambda attentions, p, h: attentions.matrix(p, h))
             if head == "mean":
                 return head_mean(self.attentions[position : position + 1])[0]
             return head_max(self.attentions[position : position + 1])[0]
@@ -206,15 +206,15 @@ class AttentionData:
     def rows(self, layer: int, head: int | str, queries: Sequence[int] | slice) -> np.ndarray:
         """The rows of ``queries`` (indices or a slice): float32 ``(len(queries), key)``."""
         selection = _indices(queries, len(self.queries), "query")
-        if self.is_lazy and not isinstance(head, str):
-            return self.attentions.rows(self.position_of_layer(layer), self._head_index(head), selection)
+        if self._reads_lazily(head):
+            return self._lazy_read(layer, head, lambda attentions, p, h: attentions.rows(p, h, selection))
         return self.matrix(layer, head)[selection]
 
     def columns(self, layer: int, head: int | str, keys: Sequence[int] | slice) -> np.ndarray:
         """The columns of ``keys`` (indices or a slice): float32 ``(query, len(keys))``."""
         selection = _indices(keys, len(self.keys), "key")
-        if self.is_lazy and not isinstance(head, str):
-            return self.attentions.columns(self.position_of_layer(layer), self._head_index(head), selection)
+        if self._reads_lazily(head):
+            return self._lazy_read(layer, head, lambda attentions, p, h: attentions.columns(p, h, selection))
         return self.matrix(layer, head)[:, selection]
 
     def tile(
@@ -225,9 +225,27 @@ class AttentionData:
         float32 ``(ceil((q1 - q0) / pool), ceil((k1 - k0) / pool))``.
         """
         check_tile(q0, q1, k0, k1, pool, len(self.queries), len(self.keys))
-        if self.is_lazy and not isinstance(head, str):
-            return self.attentions.tile(self.position_of_layer(layer), self._head_index(head), q0, q1, k0, k1, pool)
-        return pool_by(np.ascontiguousarray(self.matrix(layer, head)[q0:q1, k0:k1]), pool)
+        if isinstance(head, str) or not self.is_lazy:  # aggregates pool the reduced block
+            if self._reads_lazily(head):
+                block = self._lazy_read(layer, head, lambda attentions, p, h: attentions.tile(p, h, q0, q1, k0, k1))
+            else:
+                block = np.ascontiguousarray(self.matrix(layer, head)[q0:q1, k0:k1])
+            return pool_by(block, pool)
+        return self.attentions.tile(self.position_of_layer(layer), self._head_index(head), q0, q1, k0, k1, pool)
+
+    def _reads_lazily(self, head: int | str) -> bool:
+        """Whether a read of ``head`` goes to the lazy stack (a head, mean or max of lazy data)."""
+        return self.is_lazy and head != "rollout"
+
+    def _lazy_read(self, layer: int, head: int | str, read: Callable[[Any, int, int], np.ndarray]) -> np.ndarray:
+        """``read(attentions, position, head)`` for one head, or reduced over the heads one at a
+        time for ``"mean"``/``"max"`` (memory: two blocks of the read's size, never a layer)."""
+        position = self.position_of_layer(layer)
+        if not isinstance(head, str):
+            return read(self.attentions, position, self._head_index(head))
+        if head not in AGGREGATES:
+            raise InputError(f"unknown aggregate {head!r}; choose from {', '.join(AGGREGATES)}")
+        return _over_heads(head, (read(self.attentions, position, h) for h in range(self.num_heads)))
 
     def thumbnails(self, size: int = THUMBNAIL_SIZE) -> np.ndarray:
         """Every kept layer × head, block max-pooled: float32 ``(layers, heads, s, s)``,
