@@ -66,6 +66,12 @@ def rollout_problem(data: AttentionData) -> str | None:
             "rollout needs every layer from layer 0 on; this data holds layers "
             f"{', '.join(map(str, data.layer_indices))} (extract without --layer)"
         )
+    attentions = data.attentions
+    if data.is_lazy and attentions.nbytes > attentions.memory_budget:
+        return (
+            f"rollout multiplies every layer's full {len(data.queries):,} × {len(data.keys):,} matrix; at this "
+            "length it is not computed (the heads, mean and max are, on demand)"
+        )
     return None
 
 

@@ -92,3 +92,14 @@ def test_bad_store_and_the_lazy_budget(model_dirs: dict[str, Path]) -> None:
     with pytest.raises(InputError, match="would take .* over the memory budget of 100 B; read it with matrix()"):
         np.asarray(lazy.attentions)
     assert lazy.matrix(0, 0).shape == (len(lazy.tokens),) * 2  # reading one head is never refused
+
+
+def test_rollout_is_refused_in_one_line_for_long_lazy_data(model_dirs: dict[str, Path]) -> None:
+    from attnviz_widget.aggregates import rollout_problem
+
+    short = extract(model_dirs["gpt2"], TEXT, store="lazy", device="cpu")
+    assert rollout_problem(short) is None
+    long = extract(model_dirs["gpt2"], TEXT, store="lazy", memory_budget=100, device="cpu")
+    assert "rollout multiplies every layer's full" in (rollout_problem(long) or "")
+    with pytest.raises(InputError, match="rollout multiplies every layer's full"):
+        long.matrix(1, "rollout")
