@@ -317,11 +317,9 @@ def _diff(args: argparse.Namespace, output: Path) -> int:
         raise InputError("--compare_file is used only with --mode diff")
     if args.compare_file is None:
         raise InputError("--mode diff needs --compare_file: the attention file to compare with --input_file")
-    if args.aggregate is not None:
-        raise InputError("--aggregate does not apply to --mode diff, which compares one head (--layer, --head)")
     from .comparison.command import diff_command
 
-    print(diff_command(args.input_file, args.compare_file, output, args.layer, args.head))
+    print(diff_command(args.input_file, args.compare_file, output, args.layer, args.aggregate or args.head))
     return 0
 
 

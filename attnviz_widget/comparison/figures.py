@@ -37,6 +37,7 @@ from ..plot import (
     _tick_label,
     _vmax,
 )
+from ..vocabulary import aggregate_info
 from .result import AttentionComparison
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -51,7 +52,7 @@ GAP_NOTE = "+tok: only in B   −tok: only in A   a→b: A's token, B's token   
 class _Panels:
     """What both renderers draw for one head: the three aligned matrices, labels, titles."""
 
-    def __init__(self, comparison: AttentionComparison, layer: int, head: int) -> None:
+    def __init__(self, comparison: AttentionComparison, layer: int, head: int | str) -> None:
         if not isinstance(comparison, AttentionComparison):
             raise InputError(f"expected an AttentionComparison, got {type(comparison).__name__}")
         self.a, self.b = (np.array(matrix, dtype=np.float32) for matrix in comparison.matrices(layer, head))
@@ -65,7 +66,9 @@ class _Panels:
         b_layer = dict(comparison.layer_pairs)[int(layer)]
         self.titles = (name_a, name_b if b_layer == int(layer) else f"{name_b}, layer {b_layer}", "B − A")
         js, tv = comparison.head_score(layer, head, "js"), comparison.head_score(layer, head, "tv")
-        self.title = f"Layer {layer}, head {head}: {name_b} vs {name_a} — JS {js:.3g} bits, TV {tv:.3g}"
+        what = f"Layer {layer}, head {head}" if isinstance(head, int) else aggregate_info(head).title.format(
+            layer=layer).capitalize()
+        self.title = f"{what}: {name_b} vs {name_a} — JS {js:.3g} bits, TV {tv:.3g}"
         shown = np.concatenate([self.a[~np.isnan(self.a)], self.b[~np.isnan(self.b)]])
         self.shown = shown
         self.vmax = _vmax(shown)
@@ -75,11 +78,11 @@ class _Panels:
         self.aligned = comparison.mode == "align"
 
 
-def _unsupported(aggregate: str | None, ax: Any) -> None:
-    if aggregate is not None:
-        raise InputError(f"a comparison is drawn one head at a time; aggregate={aggregate!r} is not supported")
+def _focus(head: int, aggregate: str | None, ax: Any = None) -> int | str:
+    """The head to draw: ``aggregate`` when given (as :func:`attnviz_widget.plot_heatmap` takes it)."""
     if ax is not None:
         raise InputError("a comparison draws three panels in a figure of its own; ax is not supported")
+    return head if aggregate is None else aggregate
 
 
 def _hidden(comparison: AttentionComparison) -> np.ndarray:
@@ -122,15 +125,16 @@ def plot_comparison(
         cmap, color_scale: A's and B's shared colour map and scale (``"linear"``,
             ``"sqrt"``, ``"log"``).
         diff_cmap: the diverging map of B − A, centred on zero, range ``±max|B − A|``.
-        aggregate, ax: not supported for a comparison (one head, a figure of its own);
-            accepted so that :func:`attnviz_widget.plot_heatmap` can pass them on.
+        aggregate: ``"mean"`` or ``"max"`` over the layer's heads, or ``"rollout"`` through
+            it, on both sides, instead of ``head``.
+        ax: not supported (three panels need a figure of their own); accepted so that
+            :func:`attnviz_widget.plot_heatmap` can pass it on.
 
     Returns:
         The figure. Gaps (tokens one side lacks) and cells a causal model hides are grey;
         aligned labels read ``+tok`` (only in B), ``−tok`` (only in A), ``a→b`` (changed).
     """
-    _unsupported(aggregate, ax)
-    panels = _Panels(comparison, layer, head)
+    panels = _Panels(comparison, layer, _focus(head, aggregate, ax))
     colormap, diverging = _colormap(cmap), _colormap(diff_cmap)
     norm = _norm(panels.shown, color_scale)
     n_queries, n_keys = panels.diff.shape
@@ -207,8 +211,7 @@ def plot_comparison_plotly(
     """
     from plotly.subplots import make_subplots
 
-    _unsupported(aggregate, None)
-    panels = _Panels(comparison, layer, head)
+    panels = _Panels(comparison, layer, _focus(head, aggregate))
     norm = _norm(panels.shown, color_scale)
     n_queries, n_keys = panels.diff.shape
     queries = [f"{_plotly_text(label)} [{i}]" for i, label in enumerate(panels.queries)]

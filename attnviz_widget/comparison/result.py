@@ -17,6 +17,7 @@ import numpy as np
 
 from ..data import AttentionData, describe_range
 from ..errors import InputError
+from ..vocabulary import AGGREGATES
 from .align import Alignment
 from .scores import METRICS, head_scores, mean_rows, row_scores
 
@@ -83,44 +84,66 @@ class AttentionComparison:
 
     def _positions(self, layer: int) -> tuple[int, int]:
         """Where A's model layer ``layer`` and its B partner sit along the first axes."""
+        a_layer, b_layer = self._layers(layer)
+        return self.a.position_of_layer(a_layer), self.b.position_of_layer(b_layer)
+
+    def _layers(self, layer: int) -> tuple[int, int]:
+        """A's model layer ``layer`` and the B layer paired with it."""
         for a_layer, b_layer in self.layer_pairs:
             if a_layer == int(layer):
-                return self.a.position_of_layer(a_layer), self.b.position_of_layer(b_layer)
+                return a_layer, b_layer
         raise InputError(f"layer {layer} is not compared; {describe_range(self.layer_indices)} (A's numbering)")
 
-    def _check_head(self, head: int) -> int:
+    def _check_head(self, head: int | str) -> int | str:
+        if isinstance(head, str) and head in AGGREGATES:
+            return head
         if isinstance(head, bool) or not isinstance(head, (int, np.integer)) or not 0 <= head < self.num_heads:
-            raise InputError(f"head {head!r} is out of range; valid heads are 0 to {self.num_heads - 1}")
+            raise InputError(
+                f"head {head!r} is out of range; valid heads are 0 to {self.num_heads - 1} or one of "
+                f"{', '.join(AGGREGATES)}"
+            )
         return int(head)
+
+    def _pair(self, layer: int, head: int | str) -> tuple[np.ndarray, np.ndarray]:
+        """A's and B's ``(query, key)`` matrix of one head or aggregate, on their own axes (padding included)."""
+        head = self._check_head(head)
+        a_layer, b_layer = self._layers(layer)
+        matrices = []
+        for data, chosen, name in ((self.a, a_layer, self.names[0]), (self.b, b_layer, self.names[1])):
+            try:
+                matrices.append(data.matrix(chosen, head))
+            except InputError as error:  # e.g. rollout of a layer subset: say which side
+                raise InputError(f"{name}: {error}") from None
+        return matrices[0], matrices[1]
 
     # -- matrices on the aligned grid ----------------------------------------------------
 
-    def matrices(self, layer: int, head: int) -> tuple[np.ndarray, np.ndarray]:
+    def matrices(self, layer: int, head: int | str) -> tuple[np.ndarray, np.ndarray]:
         """A's and B's attention of one head on the aligned grid.
+
+        Args:
+            layer: A's model layer (B's partner from :attr:`layer_pairs`).
+            head: a head index, or ``"mean"``, ``"max"`` (over the layer's heads) or
+                ``"rollout"`` (through the layer), as :meth:`AttentionData.matrix` takes.
 
         Returns:
             Two float32 ``(Q, K)`` arrays, ``Q = len(queries)``, ``K = len(keys)``, NaN in
             the rows and columns of tokens the side does not have; read-only views of
             the data when both sides have the same tokens and no padding.
         """
-        head = self._check_head(head)
-        a_position, b_position = self._positions(layer)
+        a_matrix, b_matrix = self._pair(layer, head)
         if self._plain():
-            return self.a.attentions[a_position, head], self.b.attentions[b_position, head]
+            return a_matrix, b_matrix
         return (
-            _on_grid(self.a.attentions[a_position, head], self.queries.a, self.keys.a),
-            _on_grid(self.b.attentions[b_position, head], self.queries.b, self.keys.b),
+            _on_grid(a_matrix, self.queries.a, self.keys.a),
+            _on_grid(b_matrix, self.queries.b, self.keys.b),
         )
 
-    def difference(self, layer: int, head: int) -> np.ndarray:
-        """B − A of one head: float32 ``(Q, K)`` on the aligned grid, NaN where either side has a gap."""
-        head = self._check_head(head)
-        a_position, b_position = self._positions(layer)
-        if self._plain():
-            return np.subtract(self.b.attentions[b_position, head], self.a.attentions[a_position, head],
-                               dtype=np.float32)
+    def difference(self, layer: int, head: int | str) -> np.ndarray:
+        """B − A of one head (or aggregate, as :meth:`matrices`): float32 ``(Q, K)`` on the
+        aligned grid, NaN where either side has a gap."""
         a_matrix, b_matrix = self.matrices(layer, head)
-        return b_matrix - a_matrix
+        return np.subtract(b_matrix, a_matrix, dtype=np.float32)
 
     def _plain(self) -> bool:
         """Same tokens, no padding: the grid is the arrays' own."""
@@ -180,30 +203,27 @@ class AttentionComparison:
         entries.sort(key=lambda entry: (np.isnan(entry.value), -np.nan_to_num(entry.value), entry.layer, entry.head))
         return entries if top is None else entries[: max(0, int(top))]
 
-    def row_scores(self, layer: int, head: int, metric: str = "js") -> np.ndarray:
-        """The score of each aligned query row of one head: float64 ``(Q,)``, NaN at gaps."""
+    def row_scores(self, layer: int, head: int | str, metric: str = "js") -> np.ndarray:
+        """The score of each aligned query row of one head (or aggregate): float64 ``(Q,)``, NaN at gaps."""
         self._check_metric(metric)
-        head = self._check_head(head)
-        a_position, b_position = self._positions(layer)
+        a_matrix, b_matrix = self._pair(layer, head)
         rows, keys = self.queries.matched, self.keys.matched
-        a_rows = self.a.attentions[a_position, head][np.ix_(self.queries.a[rows], self.keys.a[keys])]
-        b_rows = self.b.attentions[b_position, head][np.ix_(self.queries.b[rows], self.keys.b[keys])]
+        a_rows = a_matrix[np.ix_(self.queries.a[rows], self.keys.a[keys])]
+        b_rows = b_matrix[np.ix_(self.queries.b[rows], self.keys.b[keys])]
         result = np.full(len(self.queries), np.nan)
         if a_rows.size:
             result[rows] = row_scores(a_rows, b_rows)[metric]
         return result
 
-    def head_score(self, layer: int, head: int, metric: str = "js") -> float:
-        """One head's score, as in :meth:`head_scores`, without scoring every head."""
+    def head_score(self, layer: int, head: int | str, metric: str = "js") -> float:
+        """One head's score, as in :meth:`head_scores`, without scoring every head; an
+        aggregate (``"mean"``, ``"max"``, ``"rollout"``) is scored the same way, row by row."""
         cached = self._cache.get("scores")
-        if cached is not None:
-            return float(cached[self._check_metric(metric)][self.layer_indices.index(self._layer(layer)),
-                                                            self._check_head(head)])
+        head = self._check_head(head)
+        if cached is not None and isinstance(head, int):
+            self._layers(layer)
+            return float(cached[self._check_metric(metric)][self.layer_indices.index(int(layer)), head])
         return float(mean_rows(self.row_scores(layer, head, metric)[None])[0])
-
-    def _layer(self, layer: int) -> int:
-        self._positions(layer)
-        return int(layer)
 
     def summary(self) -> str:
         """One line: what was compared, how, and the most changed head."""

@@ -48,6 +48,14 @@ def test_diff_mode_writes_plotly_html(files, tmp_path: Path, capsys) -> None:
     assert "coloraxis2" in page and "<script src=\"http" not in page  # plotly.js inlined: opens offline
 
 
+def test_diff_mode_compares_an_aggregate(files, tmp_path: Path, capsys) -> None:
+    output = tmp_path / "mean.svg"
+    assert visualize_main(["--mode", "diff", "--input_file", str(files[0]), "--compare_file", str(files[1]),
+                           "--output_file", str(output), "--layer", "1", "--aggregate", "mean"]) == 0
+    assert output.read_text(encoding="utf-8").lstrip().startswith("<?xml")
+    assert capsys.readouterr().out.startswith(f"wrote {output}: layer 1, mean over heads, B (not) − A (good); JS ")
+
+
 def _run(arguments: list[str]) -> int:
     return visualize_main(arguments)
 
@@ -57,7 +65,6 @@ def _run(arguments: list[str]) -> int:
     [
         (["--mode", "diff"], "--mode diff needs --compare_file"),
         (["--compare_file", "{b}"], "--compare_file is used only with --mode diff"),
-        (["--mode", "diff", "--compare_file", "{b}", "--aggregate", "mean"], "--aggregate does not apply"),
         (["--mode", "diff", "--compare_file", "{b}", "--layer", "4"], "--layer 4 is out of range; valid layers"),
         (["--mode", "diff", "--compare_file", "{b}", "--head", "3"], "--head 3 is out of range; valid heads"),
         (["--mode", "diff", "--compare_file", "{b}", "--output_file", "{dir}/x.gif"], "cannot plot to 'x.gif'"),

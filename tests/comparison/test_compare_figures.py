@@ -79,10 +79,10 @@ def test_the_causal_upper_triangle_is_hidden_not_zero(aligned) -> None:
 
 
 def test_options_a_comparison_cannot_take_are_refused(aligned, tmp_path: Path) -> None:
-    with pytest.raises(InputError, match="one head at a time"):
-        plot_heatmap(aligned, 0, 0, aggregate="mean")
-    with pytest.raises(InputError, match="one head at a time"):
-        plot_plotly(aligned, 0, 0, aggregate="max")
+    with pytest.raises(InputError, match="ax is not supported"):
+        plot_heatmap(aligned, 0, 0, ax=plot_heatmap(aligned, 0, 0).axes[0])
+    with pytest.raises(InputError, match="unknown aggregate|valid heads"):
+        plot_plotly(aligned, 0, 0, aggregate="median")
     with pytest.raises(InputError, match="valid heads are 0 to 1"):
         save_heatmap(aligned, tmp_path / "bad.png", 0, 5)
     assert not (tmp_path / "bad.png").exists()
@@ -108,3 +108,16 @@ def test_score_grid_of_an_averaged_array_and_a_bad_shape() -> None:
     assert sorted(text.get_text() for text in ax.texts) == ["0.00", "0.10", "0.30"]
     with pytest.raises(InputError, match=r"shape \(layers, heads\)"):
         plot_score_grid(np.zeros(3))
+
+
+def test_aggregates_are_compared_like_heads(aligned) -> None:
+    figure = plot_heatmap(aligned, 1, aggregate="mean")
+    assert figure._suptitle.get_text().startswith("Layer 1, mean over heads: B (tuned) vs A (base) — JS ")
+    a_matrix, b_matrix = aligned.matrices(1, "mean")
+    gap = NOT_GOOD.index("not")
+    keep = [i for i in range(len(NOT_GOOD)) if i != gap]
+    expected = aligned.b.matrix(1, "mean")[np.ix_(keep, keep)] - aligned.a.matrix(1, "mean")
+    np.testing.assert_allclose(aligned.difference(1, "mean")[np.ix_(keep, keep)], expected, rtol=0, atol=0)
+    assert np.isnan(a_matrix[gap]).all() and 0 <= aligned.head_score(1, "max", "tv") <= 1
+    figure = plot_plotly(aligned, 1, aggregate="rollout")
+    assert "rollout" in figure.layout.title.text.lower()

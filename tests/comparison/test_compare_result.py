@@ -213,3 +213,20 @@ def test_model_and_text_pairs_are_extracted_with_one_model_load(tmp_path) -> Non
     assert comparison.head_scores("js").shape == (2, 4)
     with pytest.raises(InputError, match="^B: the text is empty"):
         compare((model_dir, "the movie"), (model_dir, "  "))
+
+
+@pytest.mark.slow
+def test_lazy_attention_compares_like_dense(tmp_path) -> None:
+    from tiny_models import build_gpt2
+
+    model_dir = build_gpt2(tmp_path / "gpt2")
+    text = "the movie was not very good"
+    dense = attnviz_widget.extract(model_dir, text, store="dense")
+    lazy = attnviz_widget.extract(model_dir, text, store="lazy")
+    assert lazy.is_lazy
+    same = compare(dense, lazy)
+    assert same.mode == "same"
+    assert np.nanmax(same.head_scores("js")) < 1e-6 and np.nanmax(np.abs(same.difference(1, 2))) < 1e-6
+    shorter = attnviz_widget.extract(model_dir, "the movie was good", store="lazy")
+    lazy_scores = compare(lazy, shorter).head_scores("tv")
+    np.testing.assert_allclose(lazy_scores, compare(dense, shorter).head_scores("tv"), atol=1e-6)
