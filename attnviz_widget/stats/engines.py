@@ -10,6 +10,7 @@ Only the local engine is imported by default; Ray is imported when ``engine="ray
 
 from __future__ import annotations
 
+import os
 import socket
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -191,6 +192,9 @@ def connect_ray(ray: Any, address: str | None, num_cpus: int | None = None) -> N
             first = (str(error).strip() or type(error).__name__).splitlines()[0]
             raise InputError(f"cannot connect to the Ray cluster at {address}: {first}") from None
     else:
+        # The raylet waits this long (default 15 s) for its agents' port files; a busy
+        # machine can take longer to start their Python processes.
+        os.environ.setdefault("RAY_raylet_start_wait_time_s", "120")
         ray.init(num_cpus=num_cpus, **options)
 
 
