@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .generation import generate
     from .html_export import save_html
     from .plot import plot_heatmap, plot_plotly, save_heatmap
+    from .stats import HeadStats, head_stats, plot_head_stats
     from .widget import AttentionWidget
 
 _LAZY = {
@@ -44,6 +45,9 @@ _LAZY = {
     "compare": "comparison",
     "AttentionComparison": "comparison",
     "generate": "generation",
+    "head_stats": "stats",
+    "HeadStats": "stats",
+    "plot_head_stats": "stats",
 }
 
 __all__ = [
@@ -53,6 +57,7 @@ __all__ = [
     "AttentionWidget",
     "AttnvizError",
     "FormatError",
+    "HeadStats",
     "InputError",
     "ModelInfo",
     "ModelLoadError",
@@ -64,6 +69,8 @@ __all__ = [
     "compare",
     "extract",
     "generate",
+    "head_stats",
+    "plot_head_stats",
     "plot_heatmap",
     "plot_plotly",
     "prepare",
