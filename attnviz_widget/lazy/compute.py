@@ -57,16 +57,19 @@ def scores(
     ``masked=False`` skips the mask (the caller knows the block is fully visible).
     """
     q = _take(_take(record.query, 0, heads), 1, queries)
-    head_idx = _indices(heads, record.num_heads, record.query.device)
-    key_heads = torch.div(head_idx, record.group, rounding_mode="floor")
-    if isinstance(heads, slice) and record.group > 1 and heads == slice(0, record.num_heads):
+    group = record.group
+    if isinstance(heads, slice) and group > 1 and heads == slice(0, record.num_heads):
         # all heads: multiply per key head, without repeating the keys
         k = _take(record.key, 1, keys)
         n = q.shape[1]
-        grouped = q.reshape(k.shape[0], record.group * n, q.shape[-1])
+        grouped = q.reshape(k.shape[0], group * n, q.shape[-1])
         s = torch.matmul(grouped, k.transpose(1, 2)).view(record.num_heads, n, -1)
     else:
-        k = _take(record.key.index_select(0, key_heads), 1, keys)
+        if isinstance(heads, slice) and (group == 1 or heads.stop - heads.start == 1):
+            key_heads: Selection = slice(heads.start // group, (heads.stop - 1) // group + 1)  # no copy
+        else:
+            key_heads = torch.div(_indices(heads, record.num_heads, record.query.device), group, rounding_mode="floor")
+        k = _take(_take(record.key, 0, key_heads), 1, keys)
         s = torch.matmul(q, k.transpose(1, 2))
     s.mul_(record.scaling)
     if record.softcap is not None:

@@ -45,11 +45,19 @@ def flash_with_normalisers(module: nn.Module, query: torch.Tensor, key: torch.Te
     causal = bool(query.shape[2] > 1 and (getattr(module, "is_causal", True) if causal is None else causal))
     if causal and key.shape[2] != query.shape[2]:
         return None
-    groups = query.shape[1] // key.shape[1]
-    if groups > 1:
-        key, value = key.repeat_interleave(groups, dim=1), value.repeat_interleave(groups, dim=1)
-    output, lse = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(
-        query, key, value, 0.0, causal, scale=record.scaling)
-    record.row_max = lse[0].detach().clone()
-    record.row_sum = torch.ones_like(record.row_max)
-    return output.transpose(1, 2).contiguous(), None
+    batch, heads, rows, _ = query.shape
+    kv_heads = key.shape[1]
+    groups = heads // kv_heads
+    output = query.new_empty((batch, rows, heads, value.shape[-1]))  # (batch, query, heads, head_dim), as sdpa's
+    lse = query.new_empty((heads, rows))
+    for g in range(kv_heads):  # one key head at a time: its keys broadcast, never repeated in memory
+        part = slice(g * groups, (g + 1) * groups)
+        shape = (batch, groups, key.shape[2], key.shape[3])
+        out, part_lse = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(
+            query[:, part], key[:, g : g + 1].expand(shape), value[:, g : g + 1].expand(*shape[:3], value.shape[3]),
+            0.0, causal, scale=record.scaling)
+        output[:, :, part] = out.transpose(1, 2)
+        lse[part] = part_lse[0]
+    record.row_max = lse
+    record.row_sum = torch.ones_like(lse)
+    return output, None
