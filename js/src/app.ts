@@ -14,6 +14,7 @@ import { isAbandoned } from "./protocol";
 import { Renderer } from "./render";
 import {
   NO_FOCUS,
+  NO_ROW,
   fitView,
   focusKey,
   hasData,
@@ -21,20 +22,28 @@ import {
   headName,
   headTitle,
   isCross,
+  isTiled,
+  rowKey,
   scaleCaption,
   vocabularyOf,
   type AppState,
 } from "./state";
+import { overviewPool } from "./zoom";
 import type { Axis } from "./tokens";
 import type { ViewState } from "./types";
 
 export { headAvailable, headName, headTitle, isCross, scaleCaption } from "./state";
+
+/** Device pixels the pooled picture of a long matrix is fetched for (zooming in fetches tiles). */
+const BASE_PIXELS = 768;
 
 export class App {
   readonly root: HTMLDivElement;
   private readonly dom: Dom;
   private readonly renderer: Renderer;
   private state: AppState;
+  /** Cancels the `row` request of the previous selection (long inputs). */
+  private rowRequest: AbortController | null = null;
   private destroyed = false;
 
   constructor(
@@ -43,7 +52,7 @@ export class App {
   ) {
     this.dom = buildDom(host, this.intents());
     this.root = this.dom.root;
-    this.renderer = new Renderer(this.dom);
+    this.renderer = new Renderer(this.dom, adapter);
     adapter.onData(() => this.loadData());
     adapter.onStatus(() => this.setState({ status: adapter.readStatus() }));
     adapter.onView((patch) => this.update(patch, false), () => this.state.data.meta);
@@ -55,6 +64,7 @@ export class App {
       focus: NO_FOCUS,
       hoverKey: null,
       exportError: null,
+      row: NO_ROW,
     };
     this.setState({});
   }
@@ -68,6 +78,7 @@ export class App {
   destroy(): void {
     if (this.destroyed) return;
     this.destroyed = true;
+    this.rowRequest?.abort();
     this.dom.destroy();
   }
 
@@ -80,21 +91,38 @@ export class App {
       next = { ...next, focus: key === "" ? NO_FOCUS : { key, matrix: null, error: null } };
       if (key !== "") this.load(next, key);
     }
+    const row = rowKey(next);
+    if (row !== next.row.key) {
+      next = { ...next, row: { key: row, values: null } };
+      this.loadRow(next, row);
+    }
     this.state = next;
     this.renderer.render(next);
   }
 
-  /** Fetch the focused matrix of `state`; the answer lands only if it is still the focus. */
+  /**
+   * Fetch the focused matrix of `state` (long inputs: the whole matrix pooled, one tile);
+   * the answer lands only if it is still the focus.
+   */
   private load(state: AppState, key: string): void {
     const { data, view } = state;
     const meta = data.meta;
     if (!meta) return;
     const vocabulary = vocabularyOf(meta);
-    loadFocusedMatrix(this.adapter, meta.layer_indices, view.layer, view.head)
-      .then((matrix) => {
-        const problem = shapeProblem(matrix, data.tokens.length, data.keyTokens.length);
-        if (problem) throw new Error(problem);
-        if (this.state.focus.key === key) this.setState({ focus: { key, matrix, error: null } });
+    const rows = data.tokens.length;
+    const cols = data.keyTokens.length;
+    const request = isTiled(meta)
+      ? this.adapter
+          .requestTile(view.layer, view.head, { q0: 0, q1: rows, k0: 0, k1: cols, pool: overviewPool(rows, cols, BASE_PIXELS) })
+          .then((base) => ({ key, matrix: null, base, error: null }))
+      : loadFocusedMatrix(this.adapter, meta.layer_indices, view.layer, view.head).then((matrix) => {
+          const problem = shapeProblem(matrix, rows, cols);
+          if (problem) throw new Error(problem);
+          return { key, matrix, error: null };
+        });
+    request
+      .then((focus) => {
+        if (this.state.focus.key === key) this.setState({ focus });
       })
       .catch((error: unknown) => {
         if (this.destroyed || this.state.focus.key !== key || isAbandoned(error)) return;
@@ -102,6 +130,22 @@ export class App {
         // a failed focus is retried on the next change of layer or head
         this.setState({ focus: { key, matrix: null, error: `Could not load ${what}: ${(error as Error).message}` } });
       });
+  }
+
+  /** Fetch the selected query's full row (long inputs), cancelling the previous one. */
+  private loadRow(state: AppState, key: string): void {
+    this.rowRequest?.abort();
+    this.rowRequest = null;
+    const query = state.view.selectedToken;
+    if (key === "" || query === null) return;
+    const controller = new AbortController();
+    this.rowRequest = controller;
+    this.adapter
+      .requestRow(state.view.layer, state.view.head, query, controller.signal)
+      .then((values) => {
+        if (this.state.row.key === key) this.setState({ row: { key, values } });
+      })
+      .catch(() => undefined); // cancelled or failed: that token stays unshaded
   }
 
   /** A new extraction arrived: re-read every data trait and the view. */

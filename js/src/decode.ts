@@ -79,6 +79,7 @@ export function readMeta(raw: unknown, numQueries: number, numKeys: number): Met
     vocabulary: readVocabulary(raw.vocabulary),
     model,
     text: String(raw.text ?? ""),
+    tiled: raw.tiled === true,
   };
 }
 

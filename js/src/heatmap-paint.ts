@@ -3,13 +3,14 @@
  * backing canvas), colour bar, and the selection overlay. Stateless: the view in
  * `heatmap.ts` decides when to call these.
  */
-import { PRINT_THEME, font, hatchPattern, renderChip, sizeCanvas, type Theme } from "./canvas";
+import { PRINT_THEME, font, hatchPattern, renderChip, sizeCanvas, themeOf, type Theme } from "./canvas";
 import { COLORMAP_SIZE, VIRIDIS } from "./colormap";
 import type { Cell } from "./hittest";
 import { LABEL_FONT_PX, labelIndices, truncateLabel, type HeatmapLayout } from "./layout";
 import { causalOffset } from "./raster";
 import { colorbarTicks, formatValue, type DisplayMatrix } from "./scale";
 import type { ColorScale, Matrix } from "./types";
+import type { Picture, TiledSource } from "./picture";
 import type { Viewport } from "./zoom";
 
 /** What the heatmap shows. Token indices are original (before hiding special tokens). */
@@ -28,11 +29,13 @@ export interface HeatmapContent {
   logDecades: number;
   /** Caption of the colour bar, e.g. "sqrt" or "sqrt, row max". */
   scaleCaption: string;
+  /** A long matrix drawn from tiles (no dense data in `display`); null for a dense one. */
+  tiled?: TiledSource | null;
 }
 
-/** Canvas of one rasterised matrix with the index maps that go with it. */
+/** What draws the cells, with the maps from token indices to displayed rows and columns. */
 export interface Raster {
-  backing: HTMLCanvasElement;
+  picture: Picture;
   rowOfQuery: Int32Array;
   colOfKey: Int32Array;
 }
@@ -82,7 +85,7 @@ export function paintHeatmap(
     ctx.fillRect(grid.x, grid.y, grid.w, grid.h);
   }
   ctx.imageSmoothingEnabled = false;
-  ctx.drawImage(raster.backing, view.c0, view.r0, layout.cols, layout.rows, grid.x, grid.y, grid.w, grid.h);
+  raster.picture.draw(ctx, view, grid, ctx.getTransform?.().a || 1);
   ctx.strokeStyle = theme.muted;
   ctx.globalAlpha = 0.5;
   ctx.lineWidth = 1;
@@ -188,17 +191,24 @@ export function paintSelection(
 }
 
 /** Tooltip lines of the cell (`query`, `key`), displayed at `cell` (whole-matrix display indices). */
-export function cellTooltip(content: HeatmapContent, query: number, key: number, cell: Cell): string[] {
+export function cellTooltip(content: HeatmapContent, picture: Picture, query: number, key: number, cell: Cell): string[] {
   const lines = [`${quote(content.rowLabels[query])} \u2192 ${quote(content.colLabels[key])}`];
   lines.push(`query ${query}, key ${key}`);
   if (content.causal && key > query + causalOffset(content.source.rows, content.source.cols)) {
     lines.push("masked (causal): this query cannot see this key");
     return lines;
   }
-  const shown = content.display.matrix.data[cell.row * content.display.matrix.cols + cell.col];
+  const shown = picture.value(cell.row, cell.col);
+  if (!shown) return [...lines, "loading\u2026"];
+  if (shown.pool > 1) {
+    lines.push(`max ${formatValue(shown.value, 3)} over ${shown.pool} \u00d7 ${shown.pool} cells (zoom in for each)`);
+    return lines;
+  }
+  lines.push(`attention ${formatValue(shown.value, 3)}`);
+  if (content.source.data.length === 0) return lines; // tiled: shown as extracted
   const raw = content.source.data[query * content.source.cols + key];
-  lines.push(`attention ${formatValue(shown, 3)}`);
-  if (Math.abs(shown - raw) > 1e-6 * Math.max(1, Math.abs(raw))) lines.push(`as extracted ${formatValue(raw, 3)}`);
+  const value = shown.value;
+  if (Math.abs(value - raw) > 1e-6 * Math.max(1, Math.abs(raw))) lines.push(`as extracted ${formatValue(raw, 3)}`);
   return lines;
 }
 
@@ -238,4 +248,24 @@ export function renderSnapshot(
   ctx.translate(pad, pad + titleHeight);
   paintHeatmap(ctx, layout, shown.content, shown.raster, theme, shown.view);
   return canvas;
+}
+
+/** Widest row and column label of `content`, in CSS px (a sample of them at length). */
+export function measureLabels(canvas: HTMLCanvasElement, content: HeatmapContent): { rows: number; cols: number } {
+  const ctx = canvas.getContext("2d");
+  if (!ctx) return { rows: 60, cols: 60 };
+  ctx.font = font(LABEL_FONT_PX, themeOf(canvas).fontFamily);
+  const widest = (labels: readonly string[], index: Int32Array): number => {
+    let max = 0;
+    // labels are cut to the same number of characters anyway
+    const step = Math.max(1, Math.floor(index.length / 2048));
+    for (let i = 0; i < index.length; i += step) {
+      max = Math.max(max, ctx.measureText(truncateLabel(labels[index[i]] ?? "")).width);
+    }
+    return max;
+  };
+  return {
+    rows: widest(content.rowLabels, content.display.rowIndex),
+    cols: widest(content.colLabels, content.display.colIndex),
+  };
 }

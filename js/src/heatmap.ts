@@ -7,12 +7,21 @@
  * overlay canvas, the only thing redrawn while the pointer moves. Zoom and pan (`zoomctl.ts`)
  * show a window of the matrix: the same backing canvas, cropped, with bigger cells.
  */
-import { PRINT_THEME, canvasPoint, font, pixelCanvas, pixelRatioOf, sizeCanvas, themeOf, type Theme } from "./canvas";
-import { cellTooltip, paintHeatmap, paintSelection, quote, renderSnapshot, type HeatmapContent, type Raster } from "./heatmap-paint";
+import { PRINT_THEME, canvasPoint, pixelRatioOf, sizeCanvas, themeOf, type Theme } from "./canvas";
+import {
+  cellTooltip,
+  measureLabels,
+  paintHeatmap,
+  paintSelection,
+  quote,
+  renderSnapshot,
+  type HeatmapContent,
+  type Raster,
+} from "./heatmap-paint";
 import { cellAt, colLabelAt, rowLabelAt, type Cell } from "./hittest";
-import { LABEL_FONT_PX, heatmapLayout, truncateLabel, type HeatmapLayout } from "./layout";
-import { causalOffset, rasterize } from "./raster";
-import { inverseIndex, makeMapper } from "./scale";
+import { heatmapLayout, type HeatmapLayout } from "./layout";
+import { TiledPicture, makePicture } from "./picture";
+import { inverseIndex } from "./scale";
 import type { ColorScale } from "./types";
 import { clampView, fullView, isFull, type Viewport } from "./zoom";
 import { ZoomControl } from "./zoomctl";
@@ -119,7 +128,7 @@ export class HeatmapView {
     this.view = before && before.rows === rows && before.cols === cols ? clampView(this.view, rows, cols) : fullView(rows, cols);
     this.content = content;
     this.raster = this.rasterize(content);
-    this.labelWidths = this.measureLabels(content);
+    this.labelWidths = measureLabels(this.canvas, content);
     this.hoverCell = null;
     this.relayout();
   }
@@ -176,6 +185,7 @@ export class HeatmapView {
   /** Forget the content (blank canvas). */
   clear(): void {
     this.content = null;
+    this.raster?.picture.dispose();
     this.raster = null;
     this.layout = null;
     sizeCanvas(this.canvas, 1, 1, 1);
@@ -196,40 +206,19 @@ export class HeatmapView {
 
   destroy(): void {
     this.abort.abort();
+    this.raster?.picture.dispose();
     this.canvas.parentElement?.remove();
   }
 
   private rasterize(content: HeatmapContent): Raster {
-    const { display } = content;
-    const { matrix, rowIndex, colIndex } = display;
-    const causal = content.causal
-      ? { rowIndex, colIndex, offset: causalOffset(content.source.rows, content.source.cols) }
-      : null;
-    const pixels = rasterize(matrix, { mapper: makeMapper(content.scale, display.vmax, content.logDecades), causal });
-    const backing = pixelCanvas(this.canvas.ownerDocument, pixels, matrix.cols, matrix.rows, this.raster?.backing);
+    const picture = makePicture(this.canvas.ownerDocument, content, this.raster?.picture ?? null, () => this.paint());
     return {
-      backing,
-      rowOfQuery: inverseIndex(rowIndex, content.source.rows),
-      colOfKey: inverseIndex(colIndex, content.source.cols),
+      picture,
+      rowOfQuery: inverseIndex(content.display.rowIndex, content.source.rows),
+      colOfKey: inverseIndex(content.display.colIndex, content.source.cols),
     };
   }
 
-  private measureLabels(content: HeatmapContent): { rows: number; cols: number } {
-    const ctx = this.canvas.getContext("2d");
-    if (!ctx) return { rows: 60, cols: 60 };
-    ctx.font = font(LABEL_FONT_PX, themeOf(this.canvas).fontFamily);
-    const widest = (labels: readonly string[], index: Int32Array): number => {
-      let max = 0;
-      for (let i = 0; i < index.length; i++) {
-        max = Math.max(max, ctx.measureText(truncateLabel(labels[index[i]] ?? "")).width);
-      }
-      return max;
-    };
-    return {
-      rows: widest(content.rowLabels, content.display.rowIndex),
-      cols: widest(content.colLabels, content.display.colIndex),
-    };
-  }
 
   private computeLayout(content: HeatmapContent, ratio: number): HeatmapLayout {
     const { rows, cols } = content.display.matrix;
@@ -241,6 +230,7 @@ export class HeatmapView {
       rowLabelWidth: this.labelWidths.rows,
       colLabelWidth: this.labelWidths.cols,
       pixelRatio: ratio,
+      fitAll: Boolean(content.tiled), // a long matrix fits the box, pooled; zooming shows more
     };
     const full = heatmapLayout(input);
     const v = this.view;
@@ -272,6 +262,14 @@ export class HeatmapView {
     this.theme = themeOf(this.canvas);
     const ctx = sizeCanvas(this.canvas, layout.width, layout.height, pixelRatioOf(this.canvas));
     if (ctx) paintHeatmap(ctx, layout, content, raster, this.theme, this.view);
+    const picture = raster.picture;
+    if (picture instanceof TiledPicture) {
+      // tile traffic, for automation and tests
+      const { requested, cancelled, pending } = picture.tiles;
+      this.canvas.dataset.tiles = JSON.stringify({ pool: picture.pool, requested, cancelled, pending });
+    } else {
+      delete this.canvas.dataset.tiles;
+    }
     this.paintOverlay();
   }
 
@@ -298,7 +296,7 @@ export class HeatmapView {
       const key = colIndex[cell.col];
       const moved = !this.hoverCell || this.hoverCell.row !== cell.row || this.hoverCell.col !== cell.col;
       this.hoverCell = cell;
-      this.callbacks.tooltip(cellTooltip(content, query, key, cell), event.clientX, event.clientY);
+      this.callbacks.tooltip(cellTooltip(content, this.raster!.picture, query, key, cell), event.clientX, event.clientY);
       if (moved) {
         this.callbacks.hover(query, null);
         this.paintOverlay();

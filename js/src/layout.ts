@@ -64,6 +64,8 @@ export interface HeatmapLayoutInput {
   pixelRatio?: number;
   /** A zoomed view: cells of this size (CSS px), no fitting and no readable minimum. */
   cellPx?: number;
+  /** Fit the whole matrix into the available size, cells below a device pixel included (tiled). */
+  fitAll?: boolean;
 }
 
 /** Where everything of the focused heatmap goes. */
@@ -140,8 +142,9 @@ export function heatmapLayout(input: HeatmapLayoutInput): HeatmapLayout {
   const fitH = ((input.availableHeight ?? Infinity) - top - LABEL_PAD - COLORBAR_LEGEND) / Math.max(rows, 1);
   const zoomed = input.cellPx !== undefined && input.cellPx > 0;
   const snap = (px: number): number => (px * ratio >= SNAP_FROM_DEVICE_PX ? Math.floor(px * ratio) / ratio : px);
-  const cellW = zoomed ? snap(input.cellPx as number) : cellSize(Math.min(fitW, fitH), cols, ratio);
-  const cellH = zoomed ? cellW : cellSize(cellW, rows, ratio);
+  const fitted = Math.min(fitW, fitH, MAX_CELL_PX);
+  const cellW = zoomed ? snap(input.cellPx as number) : input.fitAll ? snap(fitted) : cellSize(fitted, cols, ratio);
+  const cellH = zoomed || input.fitAll ? cellW : cellSize(cellW, rows, ratio);
   const grid: Rect = { x: left, y: top, w: cols * cellW, h: rows * cellH };
   const barH = Math.min(Math.max(grid.h, MIN_COLORBAR_HEIGHT), MAX_COLORBAR_HEIGHT);
   const colorbar: Rect = { x: grid.x + grid.w + COLORBAR_GAP, y: top, w: COLORBAR_WIDTH, h: barH };

@@ -6,9 +6,13 @@
  * (special-token flags, the displayed matrix) are memoised the same way.
  */
 import type { Dom } from "./builder";
-import { inverseIndex, makeMapper, maxValue, prepareDisplay, specialFlags, type DisplayMatrix } from "./scale";
+import type { Tile } from "./decode";
+import type { TiledSource } from "./picture";
+import { identityIndex, inverseIndex, makeMapper, maxValue, prepareDisplay, specialFlags, type DisplayMatrix } from "./scale";
 import { tokenWeights } from "./shading";
 import { NO_FOCUS, hasData, headTitle, isCross, scaleCaption, vocabularyOf, type AppState } from "./state";
+import type { TileSource } from "./tiles";
+import type { Matrix } from "./types";
 
 /** Values computed from the state, shared by the parts. */
 export interface Derived {
@@ -21,6 +25,10 @@ export interface Derived {
   colOfKey: Int32Array;
   /** Why the heatmap cannot show the focused matrix ("" when it can). */
   notice: string;
+  /** Long inputs: the matrix as its tiles are drawn (null for a dense one). */
+  tiled: TiledSource | null;
+  /** The matrix before hiding and normalisation (empty data when tiled). */
+  source: Matrix | null;
 }
 
 /** One part of the page. */
@@ -65,7 +73,29 @@ export class Renderer {
     },
   );
 
-  constructor(dom: Dom) {
+  private readonly tiledOf = memo((base: Tile, data: AppState["data"], cross: boolean) => {
+    const rows = data.tokens.length;
+    const cols = data.keyTokens.length;
+    const source = { rows, cols, data: new Float32Array(0) };
+    const display: DisplayMatrix = {
+      matrix: source,
+      rowIndex: identityIndex(rows),
+      colIndex: identityIndex(cols),
+      vmax: maxValue(base.data), // max-pooling keeps the maximum: the whole matrix's
+      hidden: false,
+      hiddenRows: 0,
+      hiddenCols: 0,
+    };
+    const focus = { version: data.version, layer: base.layer, head: base.head };
+    const causal = (data.meta?.causal ?? false) && !cross;
+    const tiled: TiledSource = { source: this.tileSource, focus, base, rows, cols, causal };
+    return { display, source, tiled, rowOfQuery: display.rowIndex, colOfKey: display.colIndex };
+  });
+
+  constructor(
+    dom: Dom,
+    private readonly tileSource: TileSource,
+  ) {
     this.parts = parts(dom);
   }
 
@@ -90,8 +120,9 @@ export class Renderer {
   private derive(state: AppState): Derived {
     const { cross, specialQ, specialK } = this.flags(state.data);
     const { view, focus } = state;
-    const shown = this.display(focus.matrix, view.hideSpecial, view.rowNormalize, specialQ, specialK);
-    const loading = focus.key !== "" && !focus.matrix ? `Loading layer ${view.layer}\u2026` : "";
+    const tiled = focus.base ? this.tiledOf(focus.base, state.data, cross) : null;
+    const shown = tiled ?? this.display(focus.matrix, view.hideSpecial, view.rowNormalize, specialQ, specialK);
+    const loading = focus.key !== "" && !focus.matrix && !focus.base ? `Loading layer ${view.layer}\u2026` : "";
     const notice = focus.error ?? state.exportError ?? loading;
     return {
       cross,
@@ -101,6 +132,8 @@ export class Renderer {
       rowOfQuery: shown?.rowOfQuery ?? new Int32Array(0),
       colOfKey: shown?.colOfKey ?? new Int32Array(0),
       notice,
+      tiled: tiled?.tiled ?? null,
+      source: tiled?.source ?? focus.matrix,
     };
   }
 }
@@ -199,12 +232,13 @@ function parts(dom: Dom): Part[] {
     {
       name: "heatmap",
       inputs: (s, d) => [s.data, d.display],
-      draw: ({ data, view, focus }, d) => {
+      draw: ({ data, view }, d) => {
         if (!hasData(data)) return dom.heatmap.clear();
-        if (!d.display || !focus.matrix) return; // keep the last picture while the next one loads
+        if (!d.display || !d.source) return; // keep the last picture while the next one loads
         dom.heatmap.setContent({
           display: d.display,
-          source: focus.matrix,
+          source: d.source,
+          tiled: d.tiled,
           rowLabels: data.tokens,
           colLabels: data.keyTokens,
           rowSpecial: d.specialQ,
@@ -225,12 +259,15 @@ function parts(dom: Dom): Part[] {
     },
     {
       name: "note",
-      inputs: (s, d) => [s.view.hideSpecial, d.display],
-      draw: ({ view }, { display }) => {
-        dom.note.hidden = !view.hideSpecial || !display;
+      inputs: (s, d) => [s.view.hideSpecial, s.view.rowNormalize, d.display, d.tiled],
+      draw: ({ view, data }, { display, tiled }) => {
+        dom.note.hidden = !display || !(view.hideSpecial || (tiled && view.rowNormalize));
         dom.note.textContent = dom.note.hidden
           ? ""
-          : display?.hidden
+          : tiled
+            ? `At ${data.tokens.length} tokens the heatmap shows the model's values as extracted: ` +
+              "hiding special tokens and row normalisation apply to shorter inputs."
+            : display?.hidden
             ? `Special tokens hidden (${display.hiddenRows} rows, ${display.hiddenCols} columns); ` +
               "each remaining row is renormalised to sum to 1, so values differ from the model's."
             : "No special tokens to hide.";
@@ -238,14 +275,18 @@ function parts(dom: Dom): Part[] {
     },
     {
       name: "selection",
-      inputs: (s, d) => [s.data, s.view.selectedToken, s.view.tokenLocked, s.view.direction, s.view.colorScale, s.hoverKey, d.display],
-      draw: ({ data, view, hoverKey }, d) => {
+      inputs: (s, d) => [s.data, s.view.selectedToken, s.view.tokenLocked, s.view.direction, s.view.colorScale, s.hoverKey, d.display, s.row],
+      draw: ({ data, view, hoverKey, row }, d) => {
         const { selectedToken: query, tokenLocked: locked, direction } = view;
         const key = d.cross ? hoverKey : direction === "to" ? query : null;
         dom.heatmap.setSelection({ query, key, locked });
         dom.overview.setSelection(query, locked);
         dom.tokens.setSelection(query, d.cross ? hoverKey : null, locked);
-        const shading = d.display
+        // long inputs: the selected query's row, fetched at full resolution ("from" only)
+        const rowShading = row.values && direction === "from" ? { axis: "key" as const, weights: row.values } : null;
+        const shading = d.tiled
+          ? rowShading
+          : d.display
           ? tokenWeights({ display: d.display, rowOfQuery: d.rowOfQuery, colOfKey: d.colOfKey, direction, query, key: d.cross ? hoverKey : query })
           : null;
         const decades = vocabularyOf(data.meta).logDecades;
@@ -292,7 +333,8 @@ function parts(dom: Dom): Part[] {
       draw: ({ status: { status }, data, focus }, { display }) => {
         const overviewDone = dom.overview.painted || data.overview === null;
         const current = status !== "loading" && status !== "error";
-        const ready = current && overviewDone && dom.heatmap.painted && focus.matrix !== null && display !== null;
+        const loaded = focus.matrix !== null || (focus.base ?? null) !== null;
+        const ready = current && overviewDone && dom.heatmap.painted && loaded && display !== null;
         root.dataset.attnvizReady = String(ready);
       },
     },

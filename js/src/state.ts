@@ -3,6 +3,7 @@
  * with Python), the focused matrix as loaded, and local pointer state. The app renders
  * from this value alone (`render.ts`); helpers here derive names and captions from it.
  */
+import type { Tile } from "./decode";
 import type { ColorScale, DataSet, HeadChoice, Matrix, Meta, Status, ViewState } from "./types";
 import { FALLBACK_VOCABULARY, aggregateInfo, type Vocabulary } from "./vocabulary";
 
@@ -10,8 +11,10 @@ import { FALLBACK_VOCABULARY, aggregateInfo, type Vocabulary } from "./vocabular
 export interface FocusState {
   /** `version|layer|head` of the matrix asked for ("" when none). */
   readonly key: string;
-  /** The matrix once it arrived. */
+  /** The matrix once it arrived (inputs drawn densely). */
   readonly matrix: Matrix | null;
+  /** The whole matrix pooled, once it arrived (long inputs, drawn from tiles). */
+  readonly base?: Tile | null;
   /** Why it could not be loaded. */
   readonly error: string | null;
 }
@@ -26,9 +29,26 @@ export interface AppState {
   readonly hoverKey: number | null;
   /** Why the last PNG export failed (null when it did not). */
   readonly exportError: string | null;
+  /** Long inputs: the selected query's full row (a `row` request), for the token shading. */
+  readonly row: { readonly key: string; readonly values: Float32Array | null };
+}
+
+/** Above this many cells (queries × keys) the heatmap is drawn from tiles, never whole. */
+export const TILED_FROM_CELLS = 1024 * 1024;
+
+/** Whether the heatmap of `meta` is drawn from tiles (Python says so, or the matrix is large). */
+export function isTiled(meta: Meta | null): boolean {
+  return meta !== null && (meta.tiled || meta.num_queries * meta.num_keys > TILED_FROM_CELLS);
+}
+
+/** Key of the row the token shading needs ("" for none). */
+export function rowKey(state: Pick<AppState, "data" | "view">): string {
+  const { selectedToken } = state.view;
+  return selectedToken === null || !isTiled(state.data.meta) ? "" : `${focusKey(state)}|${selectedToken}`;
 }
 
 export const NO_FOCUS: FocusState = { key: "", matrix: null, error: null };
+export const NO_ROW: AppState["row"] = { key: "", values: null };
 
 /** The vocabulary Python sent with the data (the decode fallback before any data). */
 export function vocabularyOf(meta: Meta | null): Vocabulary {

@@ -47,6 +47,8 @@ export interface Meta {
   vocabulary: Vocabulary;
   model: ModelInfo | null;
   text: string;
+  /** Python asks for the heatmap to be drawn from tiles (a long or lazily computed input). */
+  tiled: boolean;
 }
 
 /** The `prediction` trait (classifiers only). */

@@ -208,6 +208,45 @@ describe("zooming the heatmap", () => {
   });
 });
 
+describe("long inputs, drawn from tiles", () => {
+  it("asks for the pooled matrix instead of layers, and for the hovered query's row", async () => {
+    const el = document.createElement("div");
+    document.body.appendChild(el);
+    const base = traits(64, 2, 2);
+    const state = { ...base, meta: { ...(base.meta as object), tiled: true }, layers: layers(2, 2, 64) };
+    const { model } = mountStandalone(el, state);
+    const sent: Record<string, unknown>[] = [];
+    const send = model.send.bind(model);
+    model.send = (content: unknown) => {
+      sent.push(content as Record<string, unknown>);
+      send(content);
+    };
+    await settle();
+    const root = el.querySelector<HTMLElement>(".attnviz-root")!;
+    expect(root.dataset.attnvizReady).toBe("true");
+    expect(sent.map((m) => m.what)).toEqual([]); // the first request went out before the spy
+    const tokens = root.querySelectorAll<HTMLElement>(".attnviz-token");
+    move(tokens[5]);
+    await settle();
+    expect(sent.map((m) => m.what)).toEqual(["row"]);
+    expect(sent[0]).toMatchObject({ layer: 0, head: 0, query: 5 });
+    // uniform 1/64 attention: every token is shaded from the row Python sent
+    expect(Array.from(tokens).filter((t) => t.style.backgroundColor !== "")).toHaveLength(64);
+    // another head: one pooled tile of the whole matrix, never a layer
+    const head = root.querySelector<HTMLSelectElement>(".attnviz-head-select")!;
+    head.value = "1";
+    head.dispatchEvent(new Event("change"));
+    await settle();
+    expect(sent.filter((m) => m.what === "layer")).toEqual([]);
+    expect(sent.find((m) => m.what === "tile")).toMatchObject({ head: 1, q0: 0, q1: 64, k0: 0, k1: 64, pool: 1 });
+    // hiding special tokens does not apply at length, and says so
+    const hide = root.querySelector<HTMLInputElement>(".attnviz-hide-special")!;
+    hide.checked = true;
+    hide.dispatchEvent(new Event("change"));
+    expect(root.querySelector(".attnviz-note")!.textContent).toMatch(/At 64 tokens .* apply to shorter inputs/);
+  });
+});
+
 describe("the render pass", () => {
   it("redraws only what a change touches", async () => {
     const heatmapContent = vi.spyOn(HeatmapView.prototype, "setContent");

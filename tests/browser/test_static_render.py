@@ -384,6 +384,65 @@ def test_zooms_and_pans_the_heatmap(page: tuple[Any, PageProblems]) -> None:
     assert problems.errors == []
 
 
+def test_long_inputs_draw_from_tiles_requested_on_demand(page: tuple[Any, PageProblems]) -> None:
+    """A tiled matrix: one pooled picture first, full-resolution tiles when zoomed in, stale ones cancelled."""
+    pg, problems = page
+    pg.evaluate(
+        """() => {
+            const { makeData, mountStandalone } = window.attnviz;
+            const n = 1200;
+            const tokens = ["[CLS]", ...Array.from({ length: n - 2 }, (_, i) => `w${i}`), "[SEP]"];
+            const data = makeData({ tokens, layers: 1, heads: 2 });
+            const copy = (view) => new Uint8Array(view.buffer, view.byteOffset, view.byteLength).slice().buffer;
+            const layers = Object.fromEntries(Object.entries(data.layerHalves).map(([l, h]) => [l, h.buffer]));
+            const state = { ...data.traits, meta: { ...data.traits.meta, tiled: true },
+                            overview: copy(data.traits.overview), overview_scale: copy(data.traits.overview_scale),
+                            layers, rollout: null };
+            window.standalone = mountStandalone(document.getElementById("a"), state);
+            window.requests = [];
+            const send = window.standalone.model.send.bind(window.standalone.model);
+            window.standalone.model.send = (msg) => { window.requests.push(msg); send(msg); };
+        }"""
+    )
+    wait_ready(pg, "a")
+    canvas = f"{root('a')} .attnviz-heatmap"
+    tiles = lambda: json.loads(pg.get_attribute(canvas, "data-tiles"))  # noqa: E731
+    whole = tiles()
+    assert whole["pool"] >= 1 and whole["requested"] == 0, whole  # the pooled picture covers the screen
+    assert canvas_pixels(pg, canvas)["colours"] > 20
+    box = pg.locator(canvas).bounding_box()
+    g = grid(pg, "a")
+    pg.mouse.move(box["x"] + g["x"] + g["w"] / 2, box["y"] + g["y"] + g["h"] / 2)
+    pg.mouse.wheel(0, -300)  # 1200 -> 355 rows: full resolution on a ~400 px grid
+    pg.wait_for_function(f"JSON.parse(document.querySelector('{canvas}').dataset.tiles).pool === 1")
+    pg.wait_for_function(f"JSON.parse(document.querySelector('{canvas}').dataset.tiles).pending === 0")
+    zoomed = tiles()
+    asked = [r for r in pg.evaluate("() => window.requests") if r["what"] == "tile"]
+    assert zoomed["requested"] >= 1 and asked and all(r["pool"] == 1 for r in asked[-zoomed["requested"]:]), asked
+    assert all(r["q1"] - r["q0"] <= 256 and r["k1"] - r["k0"] <= 256 for r in asked if r["pool"] == 1)
+    assert not any(r["what"] == "layer" for r in pg.evaluate("() => window.requests"))
+    # the tooltip shows a full-resolution value once its tile is there
+    pg.mouse.move(box["x"] + g["x"] + g["w"] / 2 + 1, box["y"] + g["y"] + g["h"] / 2 + 1)
+    tip = pg.inner_text(f"{root('a')} .attnviz-tooltip")
+    assert "attention" in tip and "over" not in tip, tip
+    # panning far asks for the tiles that come into view, each once (cached, or cancelled if left behind)
+    pg.locator(canvas).focus()
+    for _ in range(12):
+        pg.keyboard.press("ArrowRight")
+        pg.keyboard.press("ArrowDown")
+    pg.wait_for_function(f"JSON.parse(document.querySelector('{canvas}').dataset.tiles).pending === 0")
+    panned = tiles()
+    assert panned["requested"] > zoomed["requested"], panned
+    asked = [(r["pool"], r["q0"], r["k0"]) for r in pg.evaluate("() => window.requests") if r["what"] == "tile"]
+    assert len(asked) - len(set(asked)) <= panned["cancelled"], asked
+    # hovering a query at length asks for its full row
+    token = f"{root('a')} .attnviz-token[data-index='700']"
+    pg.locator(token).scroll_into_view_if_needed()
+    pg.hover(token)
+    pg.wait_for_function("window.requests.some((r) => r.what === 'row' && r.query === 700)")
+    assert problems.errors == []
+
+
 def test_exports_png(page: tuple[Any, PageProblems], tmp_path: Path) -> None:
     pg, problems = page
     mount(pg, "a", tokens=tokens(16), layers=2, heads=2)
