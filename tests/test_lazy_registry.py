@@ -278,3 +278,18 @@ def test_unpadded_inputs_take_the_normalisers_from_the_forward(model_dirs: dict,
         np.testing.assert_allclose(stack.thumbnails(), max_pool(weights, 64), atol=TOL, rtol=0)
         for layer in stack.layer_indices:
             np.testing.assert_allclose(stack.layer(layer), weights[layer], atol=TOL, rtol=0)
+
+
+def test_on_layer_reports_each_kept_layer_as_it_finishes(runs: dict) -> None:
+    model, inputs, dense, _, _ = runs["bart"]
+    seen: list[tuple[str, int]] = []
+
+    def on_layer(stack: str, layer: int, record: Any) -> None:
+        seen.append((stack, layer))
+        if stack == "cross_attentions":  # a one-layer stack paints that layer's thumbnails now
+            thumbs = LazyStack({layer: record}).layer_thumbnails(layer, 8)
+            np.testing.assert_allclose(thumbs, max_pool(dense[stack][layer], 8), atol=TOL, rtol=0)
+
+    with torch.no_grad(), LazyCapture(model, layers=[1], on_layer=on_layer):
+        model(**inputs, use_cache=False)
+    assert seen == [("encoder_attentions", 1), ("decoder_attentions", 1), ("cross_attentions", 1)]

@@ -79,6 +79,13 @@ class _Recorder:
         self.biases: dict[int, tuple[torch.Tensor, torch.Tensor | None]] = {}
         self.calls: dict[str, int] = {}
         self.records: dict[str, dict[int, LayerRecord]] = {}
+        self.on_layer: Callable[[str, int, LayerRecord], None] | None = None
+        self._where: dict[int, tuple[str, int]] = {}
+
+    def finished(self, record: LayerRecord) -> None:
+        """The layer's kernel has run: tell the ``on_layer`` callback, if any."""
+        if self.on_layer is not None:
+            self.on_layer(*self._where[id(record)], record)
 
     def owns(self, module: nn.Module) -> bool:
         return id(module) in self.names
@@ -137,6 +144,7 @@ class _Recorder:
             softcap=None if kwargs.get("softcap") is None else float(kwargs["softcap"]),
             sinks=None if sinks is None else sinks.detach().reshape(-1).clone(),
         )
+        self._where[id(record)] = (stack, layer)
         return record
 
 
@@ -191,19 +199,20 @@ def _mask_builder(kernel: str) -> Callable[..., Any]:
 def _attention(kernel: str) -> Callable[..., Any]:
     def lazy_attention(module: nn.Module, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
                        attention_mask: Any, **kwargs: Any) -> Any:
-        for recorder in reversed(_ACTIVE):
-            if recorder.owns(module):
-                record = recorder.record(module, query, key, attention_mask, kwargs)
-                if record is not None and kernel == "sdpa":
-                    result = flash_with_normalisers(module, query, key, value, attention_mask, record, kwargs)
-                    if result is not None:
-                        return result
-                break
-        if kernel == "eager":
-            return eager_kernel(module)(module, query, key, value, attention_mask, **kwargs)
-        from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+        recorder = next((active for active in reversed(_ACTIVE) if active.owns(module)), None)
+        record = None if recorder is None else recorder.record(module, query, key, attention_mask, kwargs)
+        result = None
+        if record is not None and kernel == "sdpa":
+            result = flash_with_normalisers(module, query, key, value, attention_mask, record, kwargs)
+        if result is None and kernel == "eager":
+            result = eager_kernel(module)(module, query, key, value, attention_mask, **kwargs)
+        elif result is None:
+            from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 
-        return ALL_ATTENTION_FUNCTIONS["sdpa"](module, query, key, value, attention_mask, **kwargs)
+            result = ALL_ATTENTION_FUNCTIONS["sdpa"](module, query, key, value, attention_mask, **kwargs)
+        if recorder is not None and record is not None:
+            recorder.finished(record)
+        return result
 
     return lazy_attention
 
@@ -235,18 +244,22 @@ class LazyCapture:
         model: a transformers model whose attention goes through the registry (:func:`lazy_supported`).
         layers: model layer indices to keep in every stack, or None for all.
         block_bytes: working-memory bound of each later computation step.
+        on_layer: called as ``on_layer(stack, layer, record)`` as soon as each kept layer has run
+            (for progressive display: ``LazyStack({layer: record}).layer_thumbnails(layer)``).
 
     After the block, :attr:`stacks` holds one :class:`LazyStack` per attention stack of batch item 0.
     """
 
     def __init__(self, model: nn.Module, layers: Iterable[int] | None = None, *,
-                 block_bytes: int = DEFAULT_BLOCK_BYTES) -> None:
+                 block_bytes: int = DEFAULT_BLOCK_BYTES,
+                 on_layer: Callable[[str, int, LayerRecord], None] | None = None) -> None:
         reason = lazy_supported(model)
         if reason is not None:
             raise InputError(reason)
         self.model = model
         self.layers = None if layers is None else [int(layer) for layer in layers]
         self.block_bytes = int(block_bytes)
+        self.on_layer = on_layer
         self._recorder: _Recorder | None = None
         self._previous: list[tuple[Any, Any]] = []
 
@@ -255,6 +268,7 @@ class LazyCapture:
         configs = _attention_configs(self.model)
         kernel = _kernel_for(self.model, configs)
         self._recorder = _Recorder(self.model, self.layers, kernel)
+        self._recorder.on_layer = self.on_layer
         self._previous = [(config, config._attn_implementation) for config in configs]
         for config in configs:
             config._attn_implementation = NAMES[kernel]
