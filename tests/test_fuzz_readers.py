@@ -69,6 +69,11 @@ def extracted_documents(draw: st.DrawFn) -> dict[str, Any]:
         document["layer_indices"] = draw(st.permutations(range(layers + 2)))[:layers]
     if draw(st.booleans()):
         document["kind"] = draw(st.sampled_from(["self", "encoder", "decoder", "cross", "other"]))
+    if draw(st.booleans()):
+        document["model"] = {"model_type": "bert", "architecture": "encoder", "num_layers": layers,
+                             "num_heads": heads, "name": draw(st.one_of(st.none(), st.text(max_size=5)))}
+    if draw(st.booleans()):
+        document["prediction"] = {"labels": ["neg", "pos"], "logits": [0.25, -1.5], "probabilities": [0.85, 0.15]}
     return document
 
 

@@ -107,6 +107,8 @@ def metadata(document: Mapping[str, Any]) -> dict[str, Any]:
         value = document.get(key)
         if value is None:
             continue
+        if isinstance(value, dict) and (problem := _field_problem(key, value)) is not None:
+            raise FormatError(f"{key} is not a valid {key} object: {problem}")
         try:
             if not isinstance(value, dict):
                 raise TypeError
@@ -115,6 +117,36 @@ def metadata(document: Mapping[str, Any]) -> dict[str, Any]:
             detail = f"missing {error}" if isinstance(error, KeyError) else str(error) or f"got {json_type(value)}"
             raise FormatError(f"{key} is not a valid {key} object: {detail}") from None
     return fields
+
+
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _field_problem(key: str, value: Mapping[str, Any]) -> str | None:
+    """Why a present field of ``model`` or ``prediction`` has the wrong type, or None.
+
+    Missing fields and mismatched lengths are left to the data classes, which name them.
+    """
+    if key == "model":
+        for name in ("model_type", "architecture", "name"):
+            if name in value and not isinstance(value[name], str) and not (name == "name" and value[name] is None):
+                return f"{name} must be a string, got {json_type(value[name])}"
+        for name in ("num_layers", "num_heads"):
+            count = value.get(name, 0)
+            if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count < 2**31:
+                return f"{name} must be a non-negative integer, got {json_type(count)} {count!r:.40}"
+        return None
+    labels = value.get("labels", [])
+    if not isinstance(labels, list) or not all(isinstance(label, str) for label in labels):
+        return "labels must be a list of strings"
+    for name in ("logits", "probabilities"):
+        numbers = value.get(name, [])
+        if not isinstance(numbers, list) or not all(
+            isinstance(number, (int, float)) and not isinstance(number, bool) and abs(number) <= _FLOAT32_MAX
+            for number in numbers
+        ):
+            return f"{name} must be a list of finite float32 numbers"
+    return None
 
 
 def model_to_share(model: ModelInfo | Mapping[str, Any]) -> dict[str, Any]:

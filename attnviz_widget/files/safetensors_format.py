@@ -32,7 +32,6 @@ is, and a truncated or foreign file gets a one-line :class:`FormatError`.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from dataclasses import replace
@@ -40,6 +39,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+import orjson
 
 from ..data import AttentionData, Prediction
 from ..errors import FormatError, InputError
@@ -110,13 +110,24 @@ def write_safetensors(
         "format": SAFETENSORS_FORMAT,
         "store": "lazy" if any(is_lazy(part.attentions) for part in data.sections.values()) else "dense",
         "attention_dtype": dtype,
-        # ensure_ascii keeps any string (lone surrogates too) valid in the UTF-8 header
-        "attnviz": json.dumps(document, ensure_ascii=True, separators=(",", ":")),
+        "attnviz": _document_json(document),
     }
     target = np.float16 if dtype == "float16" else np.float32
     with atomic_output(path) as handle:
         write_tensors(handle, tensors, metadata, convert={k: target for k in tensors if k.endswith(".attentions")})
     return Path(path)
+
+
+def _document_json(document: dict[str, Any]) -> str:
+    """The metadata document as JSON text; a string that is not valid Unicode is refused.
+
+    A lone surrogate (from undecodable bytes) cannot round-trip: JSON would join a high and a
+    low one into a different character. Both JSON formats refuse it the same way.
+    """
+    try:
+        return orjson.dumps(document).decode("utf-8")
+    except orjson.JSONEncodeError as error:
+        raise InputError(f"cannot save the tokens and text: {error}; they must be valid Unicode") from None
 
 
 # -- reading ----------------------------------------------------------------------------
@@ -144,10 +155,11 @@ def read_safetensors(source: Path) -> AttentionData:
     if store not in ("dense", "lazy"):
         raise FormatError(f"store {store!r} is not supported by this version (it reads 'dense' and 'lazy'); "
                           "upgrade attnviz-widget")
-    try:
-        document = json.loads(metadata.get("attnviz", ""))
-    except (TypeError, ValueError):
-        raise FormatError("the 'attnviz' metadata is not valid JSON; the file is damaged") from None
+    try:  # orjson, as for the JSON formats: a lone surrogate escape is refused, not read
+        document = orjson.loads(metadata.get("attnviz", ""))
+    except (TypeError, orjson.JSONDecodeError) as error:
+        reason = f": {error.msg}" if isinstance(error, orjson.JSONDecodeError) else ""
+        raise FormatError(f"the 'attnviz' metadata is not valid JSON{reason}; the file is damaged") from None
     if not isinstance(document, dict) or not isinstance(document.get("main"), dict):
         raise FormatError("the 'attnviz' metadata has no 'main' section; the file is damaged")
     parts = document.get("parts", {})
@@ -195,7 +207,8 @@ def _prediction(value: Any, tensors: Mapping[str, np.ndarray]) -> Prediction | N
     if not isinstance(value, dict) or logits is None or probabilities is None:
         raise FormatError("prediction needs labels in the metadata and tensors 'prediction.logits' and "
                           "'prediction.probabilities'; the file is damaged")
-    try:
-        return Prediction(logits=logits, probabilities=probabilities, labels=tuple(value["labels"]))
-    except (KeyError, TypeError, ValueError) as error:
-        raise FormatError(f"prediction is not valid: {error}") from None
+    if logits.ndim != 1 or probabilities.ndim != 1:
+        raise FormatError("prediction tensors must be vectors (labels,); the file is damaged")
+    document = {"labels": value.get("labels"), "logits": logits.tolist(), "probabilities": probabilities.tolist()}
+    prediction: Prediction = fields.metadata({"prediction": document})["prediction"]
+    return prediction

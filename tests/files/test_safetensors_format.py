@@ -81,13 +81,34 @@ def test_the_same_data_as_the_extracted_json(tmp_path, random_attention) -> None
 
 
 def test_hostile_strings_survive_exactly(tmp_path) -> None:
-    tokens = ("<script>alert(1)</script>", "\ud800", "👩\u200d👩\u200d👧", "שלום", "\x00\x07", '"},"x":{', "é")
+    tokens = ("<script>alert(1)</script>", "👩\u200d👩\u200d👧", "שלום", "\x00\x07", '"},"x":{', "é", "\U00010000")
     queries = TokenSequence(tokens, display=tuple(reversed(tokens)))
     attentions = np.full((1, 1, 7, 7), 1 / 7, dtype=np.float32)
-    data = AttentionData(attentions=attentions, queries=queries, text="\u202eevil\ud83d " * 3)
+    data = AttentionData(attentions=attentions, queries=queries, text="\u202eevil\u200b " * 3)
     read = read_attention_file(write_safetensors(data, tmp_path / "odd.safetensors"))
     assert read.tokens == tokens and read.queries.display == tuple(reversed(tokens))
     assert read.text == data.text
+
+
+@pytest.mark.parametrize("where", ["token", "text"])
+def test_strings_that_are_not_unicode_are_refused(tmp_path, where) -> None:
+    # a high and a low surrogate apart would come back joined into one character: refused, as JSON does
+    tokens = ("a", "\ud800\udc00" if where == "token" else "b")
+    data = AttentionData(attentions=np.full((1, 1, 2, 2), 0.5, dtype=np.float32), queries=TokenSequence(tokens),
+                         text="\udcff" if where == "text" else "")
+    with pytest.raises(InputError, match="cannot save the tokens and text: str is not valid UTF-8: surrogates not "
+                                         "allowed; they must be valid Unicode"):
+        write_safetensors(data, tmp_path / "bad.safetensors")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_lone_surrogate_escape_in_the_metadata_is_refused(good_file) -> None:
+    tensors, metadata = parts_of(good_file)
+    document = json.loads(metadata["attnviz"])
+    document["main"]["tokens"][0] = "\ud800"
+    changed = rewritten(good_file.with_name("surrogate.safetensors"), tensors,
+                        {**metadata, "attnviz": json.dumps(document)})
+    assert "the 'attnviz' metadata is not valid JSON: " in read_error(changed)
 
 
 def test_float16_halves_the_file_within_half_precision(tmp_path, random_attention) -> None:

@@ -8,6 +8,9 @@ from files_support import GOOD, GOOD_BACKEND, changed, two_layers, write_json
 from attnviz_widget.errors import AttnvizError, FormatError
 from attnviz_widget.files import read_attention_file
 
+MODEL_DOC = {"model_type": "bert", "architecture": "encoder", "num_layers": 1, "num_heads": 1, "name": "m"}
+PREDICTION_DOC = {"labels": ["a", "b"], "logits": [0.5, -0.5], "probabilities": [0.73, 0.27]}
+
 BAD_DOCUMENTS = {
     "top level not an object": ([GOOD], "top level is a list, expected an object"),
     "missing tokens": (changed(GOOD, tokens=...), "missing key 'tokens'"),
@@ -53,6 +56,15 @@ BAD_DOCUMENTS = {
     "bad model": (changed(GOOD, model={"model_type": "bert"}), "model is not a valid model object: missing"),
     "bad prediction": (changed(GOOD, prediction={"labels": ["a"], "logits": [1, 2], "probabilities": [1]}),
                        "prediction is not a valid prediction object: prediction has 2 logits"),
+    "model count not an integer": (changed(GOOD, model={**MODEL_DOC, "num_layers": 1e300}),
+                                   "model is not a valid model object: num_layers must be a non-negative integer"),
+    "model name not a string": (changed(GOOD, model={**MODEL_DOC, "name": 5}), "name must be a string, got a number"),
+    "labels not a list": (changed(GOOD, prediction={**PREDICTION_DOC, "labels": "ab"}),
+                          "prediction is not a valid prediction object: labels must be a list of strings"),
+    "logits beyond float32": (changed(GOOD, prediction={**PREDICTION_DOC, "logits": [1e308, 0]}),
+                              "logits must be a list of finite float32 numbers"),
+    "probabilities nested": (changed(GOOD, prediction={**PREDICTION_DOC, "probabilities": [[0.5], 0.5]}),
+                             "probabilities must be a list of finite float32 numbers"),
     "parts not an object": (changed(GOOD, parts=[1]), "parts must be an object"),
     "bad part": (changed(GOOD, parts={"decoder": {"tokens": ["a"], "attention_matrices": [[[[2.0]]]]}}),
                  r"parts\.decoder: attention_matrices at layer 0, head 0, query 0, key 0 is 2, outside"),
@@ -96,5 +108,7 @@ def test_invalid_documents_raise_one_line_format_errors(tmp_path, case) -> None:
 
 
 def test_the_good_documents_are_good(tmp_path) -> None:
+    with_facts = changed(GOOD, model=MODEL_DOC, prediction=PREDICTION_DOC)
+    assert read_attention_file(write_json(tmp_path / "m.json", with_facts)).prediction.labels == ("a", "b")
     assert read_attention_file(write_json(tmp_path / "e.json", GOOD)).attentions.shape == (1, 1, 2, 2)
     assert read_attention_file(write_json(tmp_path / "b.json", GOOD_BACKEND)).attentions.shape == (1, 1, 2, 2)
