@@ -202,10 +202,18 @@ def parse_extracted(document: dict[str, Any]) -> AttentionData:
         name: replace(parse_section(part, f"parts.{name}: ", name), model=facts.get("model"))
         for name, part in parts_value.items()
     }
-    data = replace(data, parts=parts, **facts)
-    if document.get("generation") is None:
+    return with_generation(replace(data, parts=parts, **facts), document.get("generation"))
+
+
+def with_generation(data: AttentionData, value: Any) -> AttentionData:
+    """``data`` with the parsed ``generation`` object attached to every part; None leaves it as is.
+
+    Raises:
+        FormatError: the object is malformed or does not fit the attention's query axis.
+    """
+    if value is None:
         return data
-    generation = Generation.from_dict(document["generation"])  # FormatError when malformed
+    generation = Generation.from_dict(value)  # FormatError when malformed
     try:
         return attach_generation(data, generation)
     except ValueError as error:

@@ -19,7 +19,8 @@ A standard safetensors file (any safetensors reader opens it; the container is
   holds a lazy capture (reopening it needs torch);
 - ``attention_dtype``: ``"float32"`` or ``"float16"`` (of the dense stacks);
 - ``attnviz``: a JSON document, ASCII-escaped, with the strings and small facts:
-  ``{"main": section, "parts": {kind: section}, "model": {...}, "prediction": {"labels": [...]}}``
+  ``{"main": section, "parts": {kind: section}, "model": {...}, "prediction": {"labels": [...]},
+  "generation": {...}}`` (generation only for generated text, as in the extracted format)
   where a section holds the extracted format's ``tokens``, ``display_tokens``, ``text``,
   ``layer_indices``, ``kind``, ``causal`` (``key_tokens`` and ``key_display_tokens`` for
   cross-attention), and ``"store": "lazy"`` with a ``lazy`` object for a lazy stack.
@@ -44,7 +45,7 @@ import orjson
 from ..data import AttentionData, Prediction
 from ..errors import FormatError, InputError
 from . import fields
-from .extracted_json import check_finite, parse_section, section_facts
+from .extracted_json import check_finite, parse_section, section_facts, with_generation
 from .lazy_section import is_lazy, lazy_attentions, lazy_tensors
 from .paths import atomic_output
 from .safetensors_layout import map_tensors, write_tensors
@@ -106,6 +107,8 @@ def write_safetensors(
         document["prediction"] = {"labels": list(data.prediction.labels)}
         tensors["prediction.logits"] = data.prediction.logits
         tensors["prediction.probabilities"] = data.prediction.probabilities
+    if data.generation is not None:
+        document["generation"] = data.generation.to_dict()
     metadata = {
         "format": SAFETENSORS_FORMAT,
         "store": "lazy" if any(is_lazy(part.attentions) for part in data.sections.values()) else "dense",
@@ -125,7 +128,7 @@ def _document_json(document: dict[str, Any]) -> str:
     low one into a different character. Both JSON formats refuse it the same way.
     """
     try:
-        return orjson.dumps(document).decode("utf-8")
+        return orjson.dumps(document, option=orjson.OPT_SERIALIZE_NUMPY).decode("utf-8")
     except orjson.JSONEncodeError as error:
         raise InputError(f"cannot save the tokens and text: {error}; they must be valid Unicode") from None
 
@@ -170,7 +173,7 @@ def read_safetensors(source: Path) -> AttentionData:
     decoded = {name: replace(_section(part, f"parts.{name}", tensors, name), **facts)
                for name, part in parts.items()}
     prediction = _prediction(document.get("prediction"), tensors)
-    return replace(data, parts=decoded, prediction=prediction, **facts)
+    return with_generation(replace(data, parts=decoded, prediction=prediction, **facts), document.get("generation"))
 
 
 def _section(facts: Any, prefix: str, tensors: Mapping[str, np.ndarray], kind: str) -> AttentionData:

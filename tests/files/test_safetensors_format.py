@@ -305,3 +305,15 @@ def test_the_widget_opens_a_safetensors_file_without_the_model(tmp_path, random_
     widget = AttentionWidget.from_file(write_attention(data, tmp_path / "run.safetensors"))
     assert widget.data is not None and widget.data.tokens == data.tokens
     np.testing.assert_array_equal(widget.data.attentions, data.attentions)
+
+
+@pytest.mark.slow  # builds a tiny GPT-2 and generates with it
+def test_generated_text_keeps_its_generation(tmp_path) -> None:
+    from tiny_models import build_gpt2
+
+    from attnviz_widget.generation import generate
+
+    data = generate(str(build_gpt2(tmp_path / "gpt2")), "the movie was", max_new_tokens=4, device="cpu")
+    read = read_attention_file(write_attention(data, tmp_path / "generated.safetensors"))
+    assert read.generation == data.generation and read.generation is not None
+    np.testing.assert_array_equal(read.attentions, data.attentions)
