@@ -18,6 +18,8 @@ from ..errors import InputError
 
 FORMATS = (".txt", ".jsonl", ".parquet")
 TEXT_FIELD = "text"
+#: 179 short English sentences written for this package (varied punctuation), for examples and benchmarks.
+SAMPLE_CORPUS = Path(__file__).with_name("sample_corpus.txt")
 PANDAS_HINT = "pip install 'attnviz-widget[stats]'"
 
 

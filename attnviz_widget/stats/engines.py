@@ -24,7 +24,9 @@ from .shards import ShardStore, TextHash
 
 RAY_HINT = "pip install 'attnviz-widget[ray]'"
 #: Texts read ahead and sorted by length before batching, in batches (less padding).
-WINDOW_BATCHES = 8
+WINDOW_BATCHES = 32
+#: Batches per Ray Data block (the unit of work an actor is handed).
+RAY_BLOCK_BATCHES = 4
 
 
 class Reduction:
@@ -256,7 +258,7 @@ def run_ray(
         context = ray.data.DataContext.get_current()
         context.enable_progress_bars = False
         context.print_on_execution_start = False
-        blocks = max(1, -(-len(items) // (config.batch_size * WINDOW_BATCHES)))
+        blocks = max(1, -(-len(items) // (config.batch_size * RAY_BLOCK_BATCHES)))
         dataset = ray.data.from_items([{"index": i, "text": t} for i, t in items], override_num_blocks=blocks)
         measured = dataset.map_batches(
             RayMeasure,

@@ -14,6 +14,7 @@ from attnviz_widget.errors import InputError
 from attnviz_widget.loading import load_model, load_tokenizer
 from attnviz_widget.stats import HeadStats, head_stats
 from attnviz_widget.stats.batches import BatchRunner
+from attnviz_widget.stats import engines
 from attnviz_widget.stats.engines import connect_ray
 from attnviz_widget.stats.metrics import CORPUS_METRICS
 from tiny_models import build_bert, build_gpt2
@@ -148,13 +149,16 @@ def interrupted_after(texts: list[str], count: int) -> Iterator[str]:
         yield text
 
 
-def test_stop_and_resume_equals_an_uninterrupted_run(bert: Path, tmp_path: Path) -> None:
+def test_stop_and_resume_equals_an_uninterrupted_run(
+    bert: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(engines, "WINDOW_BATCHES", 4)  # read 8 texts ahead
     texts = TEXTS * 3  # 39 texts, 13 shards of 3
     options = {"batch_size": 2, "shard_size": 3}
     with pytest.raises(Interrupted):
         run(bert, interrupted_after(texts, 20), shard_dir=tmp_path, **options)
     saved = sorted(p.name for p in tmp_path.glob("shard-*.npz"))
-    # the local engine reads 16 texts ahead: shards 0-4 (texts 0-14) were finished and saved
+    # texts 0-15 were measured before the interruption: shards 0-4 (texts 0-14) were finished and saved
     assert saved == [f"shard-{i:06d}.npz" for i in range(5)]
     assert not list(tmp_path.glob(".*.tmp")), "a temporary file was left behind"
     resumed = run(bert, texts, shard_dir=tmp_path, **options)
