@@ -281,6 +281,7 @@ function parts(dom: Dom): Part[] {
         const key = d.cross ? hoverKey : direction === "to" ? query : null;
         dom.heatmap.setSelection({ query, key, locked });
         dom.overview.setSelection(query, locked);
+        if (locked && query !== null) dom.tokens.reveal(query); // a long text's window moves to it
         dom.tokens.setSelection(query, d.cross ? hoverKey : null, locked);
         // long inputs: the selected query's row, fetched at full resolution ("from" only)
         const rowShading = row.values && direction === "from" ? { axis: "key" as const, weights: row.values } : null;

@@ -102,6 +102,13 @@ export const CSS = `
 .attnviz-root .attnviz-token.attnviz-special { color: var(--attnviz-muted); font-style: italic; }
 .attnviz-root .attnviz-token.attnviz-selected { border-color: var(--attnviz-accent); }
 .attnviz-root .attnviz-token.attnviz-locked { border-color: var(--attnviz-accent); box-shadow: 0 0 0 1px var(--attnviz-accent); }
+.attnviz-root .attnviz-token-search { display: flex; align-items: center; gap: 6px; margin: 0 0 4px; font-size: 12px; color: var(--attnviz-muted); }
+.attnviz-root .attnviz-token-search input, .attnviz-root .attnviz-token-search button {
+  font: inherit; color: var(--attnviz-fg); background: var(--attnviz-raised);
+  border: 1px solid var(--attnviz-border); border-radius: 4px; padding: 1px 6px;
+}
+.attnviz-root .attnviz-token-search input.attnviz-not-found { border-color: var(--attnviz-error); }
+.attnviz-root .attnviz-token.attnviz-found { outline: 2px dashed var(--attnviz-accent); outline-offset: 1px; }
 .attnviz-root .attnviz-lock-hint { font-size: 12px; color: var(--attnviz-muted); margin-left: 8px; }
 .attnviz-root .attnviz-tooltip {
   position: absolute; left: 0; top: 0; z-index: 10; pointer-events: none; max-width: 360px;

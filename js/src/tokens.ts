@@ -4,8 +4,12 @@
  * Self-attention shows one row of tokens; cross-attention shows the query (decoder) row and
  * the key (encoder) row.
  */
-import { VIRIDIS, colorIndex, textColorOn } from "./colormap";
 import { formatValue, type ValueMapper } from "./scale";
+import { CLIPPING, OFFSCREEN_DELAY_MS, SHADES, VISIBLE_MARGIN_PX, displayToken, shadeStep, visibleBand } from "./tokenstyle";
+import { TokenSearch } from "./tokensearch";
+import { WINDOW_TOKENS, findToken, windowStart } from "./tokenwindow";
+
+export { OFFSCREEN_DELAY_MS, SHADE_STEPS, displayToken, shadeFor, shadeStep, visibleBand } from "./tokenstyle";
 
 /** Which token list a token belongs to. */
 export type Axis = "query" | "key";
@@ -28,6 +32,12 @@ export interface TokenContent {
 interface TokenRow {
   axis: Axis;
   el: HTMLDivElement;
+  tokens: readonly string[];
+  special: readonly boolean[];
+  label: string | null;
+  /** Index of the first token in the DOM: a long row shows a window of {@link WINDOW_TOKENS}. */
+  start: number;
+  /** The spans of tokens `start …`, in order. */
   spans: HTMLSpanElement[];
   /** Shade step ({@link shadeStep}) last written to each span. */
   have: Uint8Array;
@@ -48,78 +58,6 @@ interface RowGeometry {
   clips: Element[];
 }
 
-/** The visible text of a token: line breaks and tabs as symbols, empty as ∅. */
-export function displayToken(token: string): string {
-  if (token === "") return "\u2205";
-  return token.replace(/\r\n|\n|\r/g, "\u21b5").replace(/\t/g, "\u21e5");
-}
-
-/** Shades are quantised to this many steps, so similar weights share one style. */
-export const SHADE_STEPS = 32;
-
-/** A token's shade: inline `background-color` and `color` ("" for none). */
-export interface Shade {
-  readonly background: string;
-  readonly color: string;
-}
-
-/** The shade step of a weight already mapped to `t` in [0, 1]: 0 for none, else 1…{@link SHADE_STEPS}. */
-export function shadeStep(t: number): number {
-  if (!(t > 0.02)) return 0;
-  return Math.max(1, Math.round(Math.min(t, 1) * SHADE_STEPS));
-}
-
-/** The shade of every step, built once (hovering then writes ready-made strings). */
-const SHADES: readonly Shade[] = Array.from({ length: SHADE_STEPS + 1 }, (_, step): Shade => {
-  if (step === 0) return { background: "", color: "" };
-  const t = step / SHADE_STEPS;
-  const index = colorIndex(t);
-  const alpha = 0.2 + 0.8 * t;
-  const i = 4 * index;
-  return {
-    background: `rgba(${VIRIDIS[i]}, ${VIRIDIS[i + 1]}, ${VIRIDIS[i + 2]}, ${alpha.toFixed(3)})`,
-    color: alpha >= 0.55 ? textColorOn(index) : "",
-  };
-});
-
-/** Background and text colour for a weight already mapped to `t` in [0, 1]. */
-export function shadeFor(t: number): Shade {
-  return SHADES[shadeStep(t)];
-}
-
-/**
- * Shades of tokens off screen are written this long after the shading last changed, not at
- * once: while the pointer moves, restyling hundreds of unseen spans would cost each hover a
- * frame (style recalculation against the host page's whole stylesheet, then paint).
- */
-export const OFFSCREEN_DELAY_MS = 120;
-
-/** Overflow values that clip an element's content. */
-const CLIPPING = /^(hidden|clip|scroll|auto|overlay)$/;
-
-/** Tokens this far (CSS px) outside the visible part of their row are shaded at once too. */
-const VISIBLE_MARGIN_PX = 16;
-
-/**
- * The part of a token row's content that is on screen, in content coordinates (0 at the top
- * of the scrolled content), widened by `margin`: the row's box (`rowTop`…`rowBottom`, client
- * coordinates) clipped to `clipTop`…`clipBottom` (the viewport and clipping ancestors),
- * shifted by the row's `scrollTop`. Null when the row has no layout (not rendered, or no
- * layout engine): then every token counts as visible.
- */
-export function visibleBand(
-  rowTop: number,
-  rowBottom: number,
-  scrollTop: number,
-  clipTop: number,
-  clipBottom: number,
-  margin: number,
-): { top: number; bottom: number } | null {
-  if (!(rowBottom > rowTop)) return null;
-  const shift = scrollTop - rowTop;
-  return { top: Math.max(rowTop, clipTop) + shift - margin, bottom: Math.min(rowBottom, clipBottom) + shift + margin };
-}
-
 export class TokenView {
   private readonly el: HTMLDivElement;
   private readonly abort = new AbortController();
@@ -131,6 +69,12 @@ export class TokenView {
   private locked = false;
   /** Timer that writes the shades {@link apply} deferred. */
   private flushTimer: ReturnType<typeof setTimeout> | null = null;
+  private hideSpecial = false;
+  private selection: { query: number | null; key: number | null } = { query: null, key: null };
+  private mapper: ValueMapper = () => 0;
+  private readonly search: TokenSearch;
+  /** The last token a search found. */
+  private found = -1;
 
   constructor(
     host: HTMLElement,
@@ -143,6 +87,64 @@ export class TokenView {
     this.el.addEventListener("mousemove", (e) => this.onMove(e), { signal });
     this.el.addEventListener("mouseleave", () => this.onLeave(), { signal });
     this.el.addEventListener("click", (e) => this.onClick(e), { signal });
+    this.search = new TokenSearch(host, { find: (text) => this.find(text), page: (d) => this.page(d) }, signal);
+  }
+
+  /** Show token `index` of the query row (moving a long row's window to it). */
+  reveal(index: number): void {
+    const row = this.rows[0];
+    if (!row || index < 0 || index >= row.tokens.length) return;
+    if (index < row.start || index >= row.start + row.spans.length) this.fill(row, windowStart(index, row.tokens.length));
+  }
+
+  /** Jump to the next token containing `text`; whether there is one. */
+  private find(text: string): boolean {
+    const row = this.rows[0];
+    const index = row ? findToken(row.tokens, text, this.found) : -1;
+    if (index < 0 || !row) return false;
+    this.found = index;
+    this.reveal(index);
+    for (const span of row.el.querySelectorAll(".attnviz-found")) span.classList.remove("attnviz-found");
+    const span = row.spans[index - row.start];
+    span.classList.add("attnviz-found");
+    span.scrollIntoView?.({ block: "nearest" });
+    return true;
+  }
+
+  /** Move every windowed row by most of a window. */
+  private page(direction: -1 | 1): void {
+    for (const row of this.rows) {
+      const n = row.tokens.length;
+      if (n <= WINDOW_TOKENS) continue;
+      const start = Math.min(Math.max(0, row.start + direction * (WINDOW_TOKENS * 3) / 4), n - WINDOW_TOKENS);
+      this.fill(row, Math.round(start));
+    }
+  }
+
+  /** Put the spans of tokens `start …` (at most a window) into `row`, styled as they should be. */
+  private fill(row: TokenRow, start: number): void {
+    const doc = this.el.ownerDocument;
+    const end = Math.min(row.tokens.length, start + WINDOW_TOKENS);
+    row.start = start;
+    row.spans = [];
+    for (let index = start; index < end; index++) {
+      const span = doc.createElement("span");
+      span.className = row.special[index] ? "attnviz-token attnviz-special" : "attnviz-token";
+      span.dataset.index = String(index);
+      span.dataset.axis = row.axis;
+      span.textContent = displayToken(row.tokens[index]);
+      span.hidden = this.hideSpecial && row.special[index] === true;
+      row.spans.push(span);
+    }
+    const caption = row.label ? [labelSpan(doc, row.label)] : [];
+    row.el.replaceChildren(...caption, ...row.spans);
+    row.have = new Uint8Array(row.spans.length);
+    row.want = new Uint8Array(row.spans.length);
+    row.geometry = null;
+    if (this.shown && this.rowFor(this.shown.axis) === row) this.setShading(this.shown.axis, this.shown.weights, this.mapper);
+    this.setSelection(this.selection.query, this.selection.key, this.locked);
+    const windowed = this.rows.find((r) => r.tokens.length > WINDOW_TOKENS);
+    this.search.update(windowed ? { start: windowed.start, end: windowed.start + windowed.spans.length, n: windowed.tokens.length } : null);
   }
 
   /** Build the token spans. */
@@ -152,22 +154,7 @@ export class TokenView {
       const el = doc.createElement("div");
       el.className = "attnviz-token-row";
       el.dataset.axis = axis;
-      if (label) {
-        const caption = doc.createElement("span");
-        caption.className = "attnviz-token-row-label";
-        caption.textContent = label;
-        el.appendChild(caption);
-      }
-      const spans = tokens.map((token, index) => {
-        const span = doc.createElement("span");
-        span.className = special[index] ? "attnviz-token attnviz-special" : "attnviz-token";
-        span.dataset.index = String(index);
-        span.dataset.axis = axis;
-        span.textContent = displayToken(token);
-        return span;
-      });
-      el.append(...spans);
-      return { axis, el, spans, have: new Uint8Array(spans.length), want: new Uint8Array(spans.length), geometry: null };
+      return { axis, el, tokens, special, label, start: 0, spans: [], have: new Uint8Array(0), want: new Uint8Array(0), geometry: null };
     };
     this.rows = content.keys
       ? [
@@ -178,11 +165,15 @@ export class TokenView {
     this.el.replaceChildren(...this.rows.map((r) => r.el));
     this.hovered = null;
     this.selected = [];
+    this.shown = null;
+    this.found = -1;
     this.cancelFlush();
+    for (const row of this.rows) this.fill(row, 0);
   }
 
   /** Hide (or show again) special tokens. */
   setHideSpecial(hide: boolean): void {
+    this.hideSpecial = hide;
     for (const row of this.rows) {
       for (const span of row.spans) span.hidden = hide && span.classList.contains("attnviz-special");
       row.geometry = null;
@@ -192,10 +183,12 @@ export class TokenView {
   /** Outline the selected query (and key) token. */
   setSelection(query: number | null, key: number | null, locked: boolean): void {
     this.locked = locked;
+    this.selection = { query, key };
     for (const span of this.selected) span.classList.remove("attnviz-selected", "attnviz-locked");
     this.selected = [];
     const mark = (axis: Axis, index: number | null): void => {
-      const span = index === null ? undefined : this.rowFor(axis)?.spans[index];
+      const row = this.rowFor(axis);
+      const span = index === null || !row ? undefined : row.spans[index - row.start];
       if (!span) return;
       span.classList.add(locked && axis === "query" ? "attnviz-locked" : "attnviz-selected");
       this.selected.push(span);
@@ -211,6 +204,7 @@ export class TokenView {
   setShading(axis: Axis, weights: Float32Array | null, mapper: ValueMapper): void {
     const target = weights ? this.rowFor(axis) : undefined;
     this.shown = target && weights ? { axis: target.axis, weights } : null;
+    this.mapper = mapper;
     for (const row of this.rows) {
       const want = row.want;
       if (row !== target || !weights) {
@@ -218,7 +212,7 @@ export class TokenView {
         continue;
       }
       for (let i = 0; i < want.length; i++) {
-        const w = weights[i];
+        const w = weights[row.start + i];
         want[i] = Number.isNaN(w) ? 0 : shadeStep(mapper(w));
       }
     }
@@ -228,6 +222,7 @@ export class TokenView {
   destroy(): void {
     this.cancelFlush();
     this.abort.abort();
+    this.search.el.remove();
     this.el.remove();
   }
 
@@ -322,7 +317,8 @@ export class TokenView {
     this.setHovered(token);
     // with a locked selection, hovering another token tells its weight
     const shown = this.shown;
-    const span = token ? this.rowFor(token.axis)?.spans[token.index] : undefined;
+    const row = token ? this.rowFor(token.axis) : undefined;
+    const span = token && row ? row.spans[token.index - row.start] : undefined;
     if (this.locked && token && shown && span && this.rowFor(shown.axis) === this.rowFor(token.axis)) {
       const w = shown.weights[token.index];
       if (!Number.isNaN(w)) {
@@ -349,4 +345,11 @@ export class TokenView {
     const token = this.tokenAt(event);
     if (token) this.callbacks.click(token.index, token.axis);
   }
+}
+
+function labelSpan(doc: Document, text: string): HTMLSpanElement {
+  const caption = doc.createElement("span");
+  caption.className = "attnviz-token-row-label";
+  caption.textContent = text;
+  return caption;
 }

@@ -2,6 +2,7 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { makeMapper } from "../src/scale";
 import { OFFSCREEN_DELAY_MS, SHADE_STEPS, TokenView, displayToken, shadeFor, shadeStep, visibleBand } from "../src/tokens";
+import { WINDOW_TOKENS, findToken, windowStart } from "../src/tokenwindow";
 
 afterEach(() => {
   document.body.replaceChildren();
@@ -172,5 +173,72 @@ describe("token display helpers", () => {
     expect(above.bottom).toBeLessThan(above.top);
     // no layout: unknown
     expect(visibleBand(0, 0, 0, 0, 800, 0)).toBeNull();
+  });
+});
+
+describe("a long token row", () => {
+  const long = (n: number): string[] => Array.from({ length: n }, (_, i) => (i === 3000 ? "needle" : `w${i}`));
+
+  it("keeps only a window of tokens in the DOM and pages through them", () => {
+    const { host, v } = view(long(5000));
+    const spans = () => host.querySelectorAll<HTMLElement>(".attnviz-token");
+    expect(spans()).toHaveLength(WINDOW_TOKENS);
+    expect(spans()[0].dataset.index).toBe("0");
+    const bar = host.querySelector<HTMLElement>(".attnviz-token-search")!;
+    expect(bar.hidden).toBe(false);
+    expect(bar.textContent).toMatch(/tokens 0\u20131023 of 5000/);
+    host.querySelector<HTMLButtonElement>(".attnviz-token-later")!.click();
+    expect(spans()[0].dataset.index).toBe(String((WINDOW_TOKENS * 3) / 4));
+    v.reveal(4999);
+    expect(spans()[spans().length - 1].dataset.index).toBe("4999");
+    expect(host.querySelector<HTMLButtonElement>(".attnviz-token-later")!.disabled).toBe(true);
+  });
+
+  it("finds a token by its text, shaded and selected as the others", () => {
+    const { host, v } = view(long(5000));
+    const weights = new Float32Array(5000).fill(0);
+    weights[3000] = 1;
+    v.setShading("key", weights, makeMapper("linear", 1, 3));
+    v.setSelection(3000, null, true);
+    const input = host.querySelector<HTMLInputElement>(".attnviz-token-find")!;
+    input.value = "NEEDLE ";
+    input.dispatchEvent(new KeyboardEvent("keydown", { key: "Enter" }));
+    const found = host.querySelector<HTMLElement>(".attnviz-found")!;
+    expect(found.dataset.index).toBe("3000");
+    expect(found.style.backgroundColor).not.toBe(""); // the shading follows the window
+    expect(found.classList.contains("attnviz-locked")).toBe(true);
+    input.value = "nothing like it";
+    input.dispatchEvent(new KeyboardEvent("keydown", { key: "Enter" }));
+    expect(input.classList.contains("attnviz-not-found")).toBe(true);
+  });
+
+  it("shows short texts whole, without the bar", () => {
+    const { host } = view(["a", "b"]);
+    expect(host.querySelector<HTMLElement>(".attnviz-token-search")!.hidden).toBe(true);
+  });
+});
+
+describe("token windows", () => {
+  it("puts a token in the middle half of its window", () => {
+    for (const i of [0, 1, 511, 600, 1000, 2047, 4000, 4999]) {
+      const start = windowStart(i, 5000);
+      expect(i).toBeGreaterThanOrEqual(start);
+      expect(i).toBeLessThan(start + WINDOW_TOKENS);
+      expect(start + WINDOW_TOKENS).toBeLessThanOrEqual(5000);
+      if (start > 0 && start + WINDOW_TOKENS < 5000) {
+        expect(i - start).toBeGreaterThanOrEqual(WINDOW_TOKENS / 4);
+        expect(i - start).toBeLessThan((WINDOW_TOKENS * 3) / 4);
+      }
+    }
+    expect(windowStart(7, 100)).toBe(0);
+  });
+
+  it("finds the next match after a position, wrapping around", () => {
+    const tokens = ["The", " cat", " sat", " the", " mat"];
+    expect(findToken(tokens, "the", -1)).toBe(0);
+    expect(findToken(tokens, "the", 0)).toBe(3);
+    expect(findToken(tokens, "the", 3)).toBe(0);
+    expect(findToken(tokens, "  ", 0)).toBe(-1);
+    expect(findToken(tokens, "dog", 0)).toBe(-1);
   });
 });

@@ -440,6 +440,13 @@ def test_long_inputs_draw_from_tiles_requested_on_demand(page: tuple[Any, PagePr
     pg.locator(token).scroll_into_view_if_needed()
     pg.hover(token)
     pg.wait_for_function("window.requests.some((r) => r.what === 'row' && r.query === 700)")
+    # the token view holds a window of the text; the search box jumps to a token outside it
+    assert pg.locator(f"{root('a')} .attnviz-token").count() == 1024
+    pg.fill(f"{root('a')} .attnviz-token-find", "w1100")
+    pg.press(f"{root('a')} .attnviz-token-find", "Enter")
+    found = pg.locator(f"{root('a')} .attnviz-token.attnviz-found")
+    assert found.get_attribute("data-index") == "1101" and found.is_visible()
+    assert pg.locator(f"{root('a')} .attnviz-token").count() == 1024
     assert problems.errors == []
 
 
