@@ -89,3 +89,41 @@ def test_hostile_texts_exit_0_or_2_in_one_line(workspace: tuple[Path, Path], tex
                        for token, special, keep in zip(data.tokens, data.queries.special, data.queries.mask) if keep)
     assert only_special == any(SPECIAL_WARNING in line for line in err), (real, err)
     assert len(data.tokens) <= 64  # the tiny model's limit: long texts were truncated, not crashed
+
+
+@pytest.mark.slow  # draws figures and pages: about 15 s in all
+@settings(max_examples=int(os.environ.get("ATTNVIZ_FUZZ_EXAMPLES", "12")),
+          suppress_health_check=[HealthCheck.too_slow])
+@given(
+    tokens=st.lists(st.one_of(st.sampled_from([p for p in PIECES if not "\ud800" <= p[:1] <= "\udfff"]),
+                              st.text(max_size=4)), min_size=1, max_size=6),
+    mode=st.sampled_from(["plot:.png", "plot:.svg", "plot:.html", "prepare:.json", "html:.html"]),
+    layer=st.integers(-1, 2), head=st.integers(-1, 2), aggregate=st.sampled_from([None, "mean", "max", "rollout"]),
+)
+def test_visualize_hostile_tokens_and_indices(workspace: tuple[Path, Path], tokens: list[str], mode: str, layer: int,
+                                              head: int, aggregate: str | None) -> None:
+    import json
+
+    import numpy as np
+
+    from attnviz_widget.cli import visualize_main
+
+    _, folder = workspace
+    values = np.random.default_rng(len(tokens)).random((2, 2, len(tokens), len(tokens))) + 0.01
+    source = folder / "hostile.json"
+    source.write_text(json.dumps({"tokens": tokens, "text": "".join(tokens),
+                                  "attention_matrices": (values / values.sum(-1, keepdims=True)).tolist()}))
+    name, suffix = mode.split(":")
+    output = folder / f"vis{suffix}"
+    output.unlink(missing_ok=True)
+    argv = ["--input_file", str(source), "--mode", name, "--layer", str(layer), "--head", str(head),
+            "--output_file", str(output)] + (["--aggregate", aggregate] if aggregate else [])
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        status = visualize_main(argv)
+    lines = err.getvalue().splitlines()
+    assert status in (0, 2) and "Traceback" not in err.getvalue()
+    if status == 2:
+        assert len(lines) == 1 and lines[0].startswith("attnviz-visualize: error: ") and not output.exists(), lines
+    else:
+        assert lines == [] and output.stat().st_size > 0 and out.getvalue().startswith(f"wrote {output}")
