@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .cli_messages import check_cli_text, special_only_warning, summary
 from .errors import AttnvizError, InputError, TruncationWarning
 from .files import check_output_path
 
@@ -160,61 +161,6 @@ def extract_main(argv: Sequence[str] | None = None) -> int:
         return 0
 
     return _run("attnviz-extract", main)
-
-
-def check_cli_text(text: str) -> None:
-    """Refuse an empty text, or one holding undecodable bytes, before the model loads.
-
-    A shell passes bytes that are not UTF-8 to Python as lone surrogates
-    (``surrogateescape``); no tokenizer or file format can hold them.
-    """
-    if not text.strip():
-        raise InputError("the text is empty; give the text to analyse (for example --text 'The movie was great')")
-    for position, character in enumerate(text):
-        if "\ud800" <= character <= "\udfff":
-            raise InputError(
-                f"the text is not valid Unicode: an undecodable byte or lone surrogate at character {position}; "
-                "pass UTF-8 text"
-            )
-
-
-def special_only_warning(data: AttentionData) -> str | None:
-    """A warning when every real query token is a special token (``[CLS] [SEP]``), else None.
-
-    Such a text (only zero-width or control characters, or only ``[SEP]``) shows how
-    the special tokens attend to each other and nothing about the text. A token counts
-    as special when flagged so or spelled like one (a tokenizer flags only the special
-    tokens it added, not a ``[SEP]`` typed in the text).
-    """
-    from .vocabulary import looks_special
-
-    queries = data.queries
-    real = [i for i in range(len(queries)) if queries.mask[i]]
-    if not all(queries.special[i] or looks_special(queries.tokens[i]) for i in real):
-        return None
-    tokens = " ".join(dict.fromkeys(queries.tokens[i] for i in real))
-    return (
-        f"the text tokenizes to nothing but special tokens ({tokens}); the attention shows how they attend "
-        "to each other, not the text"
-    )
-
-
-def summary(data: AttentionData) -> str:
-    """One line describing an :class:`AttentionData`: shape, model, prediction."""
-    subset = data.model is not None and data.num_layers < data.model.num_layers
-    if subset:
-        layers = ("layer " if data.num_layers == 1 else "layers ") + ", ".join(map(str, data.layer_indices))
-    else:
-        layers = f"{data.num_layers} layer{'s' if data.num_layers > 1 else ''}"
-    parts = [f"{layers} × {data.num_heads} heads × {int(data.queries.mask.sum())} tokens"]
-    if data.model is not None:
-        parts.append(f"{data.model.model_type} {data.model.architecture}")
-    if data.parts:
-        parts.append("with " + " and ".join(f"{name} attention" for name in data.parts))
-    if data.prediction is not None:
-        best = data.prediction.probabilities.max()
-        parts.append(f"prediction: {data.prediction.label} ({best:.2f})")
-    return "; ".join(parts)
 
 
 # -- attnviz-visualize -------------------------------------------------------------------
