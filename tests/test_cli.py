@@ -22,12 +22,16 @@ def bert_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_bert(tmp_path_factory.mktemp("cli") / "model_output")
 
 
-@pytest.fixture(scope="module")
-def extracted(bert_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    output = tmp_path_factory.mktemp("extracted") / "attention_data.json"
+def extract_to(bert_dir: Path, output: Path) -> Path:
+    """Run attnviz-extract on the tiny BERT for "the movie was good", into ``output``."""
     arguments = ["--model_dir", str(bert_dir), "--text", "the movie was good", "--output_file", str(output)]
     assert extract_main(arguments) == 0
     return output
+
+
+@pytest.fixture(scope="module")
+def extracted(bert_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return extract_to(bert_dir, tmp_path_factory.mktemp("extracted") / "attention_data.json")
 
 
 def one_error_line(capsys: pytest.CaptureFixture[str], program: str) -> str:
@@ -185,10 +189,7 @@ def test_console_scripts_exit_2_without_a_traceback(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def extracted_binary(bert_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    output = tmp_path_factory.mktemp("binary") / "run.safetensors"
-    arguments = ["--model_dir", str(bert_dir), "--text", "the movie was good", "--output_file", str(output)]
-    assert extract_main(arguments) == 0
-    return output
+    return extract_to(bert_dir, tmp_path_factory.mktemp("binary") / "run.safetensors")
 
 
 def test_extract_to_safetensors_holds_the_same_data(extracted: Path, extracted_binary: Path) -> None:
