@@ -247,11 +247,33 @@ def check_compare(notebook: Any) -> None:
     assert re.search(r"^  \+not +JS nan", out, flags=re.MULTILINE), "the gap row should have no score"
 
 
+def check_head_statistics(notebook: Any) -> None:
+    pngs = [base64.b64decode(value) for value in with_mime(notebook, "image/png")]
+    assert len(pngs) == 1 and pngs[0].startswith(PNG_MAGIC) and len(pngs[0]) > 10_000, "the atlas PNG is missing"
+    assert with_mime(notebook, PLOTLY), "the Plotly atlas was not displayed"
+    out = stdout(notebook)
+    assert "243 texts, e.g. 'The train left the station at seven" in out
+    assert "{'texts': 243, " in out and "'truncated': 0" in out
+    # MiniLM's pretrained previous-token head (see ../shared/notes/offline-models.md)
+    assert re.search(r"^previous-token head: layer 0 head 2 puts (0\.9\d|1\.00) on it", out, flags=re.MULTILINE)
+    for label in ("next-token", "[SEP]", "punctuation", "[CLS]"):
+        assert re.search(rf"^{re.escape(label)} head: layer \d head \d+ puts \d\.\d\d on it; \d+ of 72 heads", out,
+                         flags=re.MULTILINE), label
+    assert "punctuation head (layer" in out and "probe_prev: strongest layer 0 head 2" in out
+    assert "head_stats.parquet | model: demo-sentiment-minilm-v1 | corpus: 243 texts | rows: 72" in out
+    ran = re.search(r"Ray engine: 243 texts, max \|ray - local\| over every mean = (\S+)", out)
+    if ran:
+        assert float(ran.group(1)) <= 1e-6 and "same strongest previous-token head: True" in out
+    else:  # Ray not installed, or its node could not start on a saturated machine: said in one line
+        assert re.search(r"^Ray engine unavailable: .+$", out, flags=re.MULTILINE), "the Ray cell printed nothing"
+
+
 CHECKS: dict[str, Callable[[Any], None]] = {
     "01_quick_start.ipynb": check_quick_start,
     "02_your_own_model.ipynb": check_your_own_model,
     "03_architectures.ipynb": check_architectures,
     "04_headless_pipeline.ipynb": check_headless,
+    "07_head_statistics.ipynb": check_head_statistics,
     "08_compare.ipynb": check_compare,
 }
 

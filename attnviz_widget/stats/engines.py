@@ -197,7 +197,12 @@ def connect_ray(ray: Any, address: str | None, num_cpus: int | None = None) -> N
         # The raylet waits this long (default 15 s) for its agents' port files; a busy
         # machine can take longer to start their Python processes.
         os.environ.setdefault("RAY_raylet_start_wait_time_s", "120")
-        ray.init(num_cpus=num_cpus, **options)
+        try:
+            ray.init(num_cpus=num_cpus, **options)
+        except Exception as error:  # Ray raises a bare Exception when its node does not come up
+            ray.shutdown()
+            first = (str(error).strip() or type(error).__name__).splitlines()[0]
+            raise InputError(f"could not start a local Ray cluster: {first}") from None
 
 
 class RayMeasure:
