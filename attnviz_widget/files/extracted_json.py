@@ -95,6 +95,21 @@ def _matrices(data: AttentionData) -> np.ndarray:
     return np.ascontiguousarray(data.attentions, dtype=np.float32)
 
 
+def _check_dense_fits(data: AttentionData) -> None:
+    """JSON holds every weight: a lazy stack too big to materialise is refused with the way out."""
+    for name, part in data.sections.items():
+        attentions: Any = part.attentions
+        if part.is_lazy and attentions.nbytes > attentions.memory_budget:
+            from ..lazy.attentions import describe_bytes  # lazy data means torch is loaded already
+
+            raise InputError(
+                f"the {name} attention of {len(part.queries):,} tokens is lazy and would take "
+                f"{describe_bytes(attentions.nbytes)} as one array, over the memory budget of "
+                f"{describe_bytes(attentions.memory_budget)}; JSON holds every weight, so save it as .safetensors "
+                "instead (write_attention(data, 'run.safetensors'))"
+            )
+
+
 def check_finite(data: AttentionData, *, skip_lazy: bool = False) -> None:
     """Raise :class:`InputError` naming the first NaN or infinity in any stack of ``data``.
 
@@ -131,6 +146,7 @@ def write_extracted_json(data: AttentionData, path: str | os.PathLike[str]) -> P
             f"write_extracted_json needs AttentionData, got {type(data).__name__}; "
             "write the output of prepare() with write_backend_json"
         )
+    _check_dense_fits(data)
     check_finite(data)
     # Small keys first so that the head of the file is readable, the matrices last.
     document: dict[str, Any] = {"format": EXTRACTED_FORMAT, **section_facts(data)}

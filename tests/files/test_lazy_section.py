@@ -14,7 +14,7 @@ from safetensors import safe_open
 from tiny_models import build_gpt2
 
 from attnviz_widget.data import AttentionData, TokenSequence
-from attnviz_widget.errors import FormatError
+from attnviz_widget.errors import FormatError, InputError
 from attnviz_widget.extractor import extract
 from attnviz_widget.files import read_attention_file, write_attention
 from attnviz_widget.files.safetensors_layout import write_tensors
@@ -137,3 +137,18 @@ def test_a_damaged_lazy_stack_is_a_one_line_error(tmp_path: Path) -> None:
             read_attention_file(damaged)
         text = str(raised.value)
         assert text.startswith(f"{damaged}: ") and message in text and "\n" not in text, text
+
+
+def test_json_refuses_a_lazy_stack_past_the_budget_and_points_to_safetensors(tmp_path: Path) -> None:
+    stack = make_stack()
+    tokens = TokenSequence([f"t{i}" for i in range(SEQ)])
+    small = AttentionData(attentions=LazyAttentions(stack), queries=tokens, layer_indices=(2, 5))
+    read = read_attention_file(write_attention(small, tmp_path / "within.json"))  # within the budget: dense JSON
+    assert not read.is_lazy
+    np.testing.assert_allclose(read.attentions, np.asarray(small.attentions), atol=1e-7, rtol=0)
+    tight = AttentionData(attentions=LazyAttentions(stack, memory_budget=1000), queries=tokens, layer_indices=(2, 5))
+    message = (r"the self attention of 30 tokens is lazy and would take 28\.8 kB as one array, over the memory "
+               r"budget of 1\.0 kB; .*save it as \.safetensors instead")
+    with pytest.raises(InputError, match=message):
+        write_attention(tight, tmp_path / "past.json")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["within.json"]
