@@ -2,7 +2,8 @@
 
 Not a test module. :class:`Marimo` starts the server on a free local port in its own process
 group (no token, no browser, no update check, ``HF_HUB_OFFLINE=1``, marimo's config and cache
-folders in a temporary directory), passes ``args`` to the notebook (``mo.cli_args()``), and
+folders in a temporary directory), serves a copy of the notebook (marimo writes session files
+next to it), passes ``args`` to the notebook (``mo.cli_args()``), and
 :meth:`Marimo.stop` kills the group. :func:`open_app` loads the page and, in edit mode, runs
 every cell (a notebook opened for editing shows its code without running it).
 
@@ -13,6 +14,7 @@ shadow roots involved, so ``page.locator(".attnviz-root")`` finds the widget eit
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -41,6 +43,10 @@ class Marimo:
     def start(self, timeout: float = 60) -> Marimo:
         home = self.base_dir / "home"
         home.mkdir(parents=True, exist_ok=True)
+        # serve a copy: marimo writes session snapshots (__marimo__/) next to the notebook
+        served = self.base_dir / "app" / self.notebook.name
+        served.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(self.notebook, served)
         env = {
             **os.environ,
             "HF_HUB_OFFLINE": "1",
@@ -49,7 +55,7 @@ class Marimo:
             "XDG_STATE_HOME": str(home / "state"),
         }
         argv = [
-            sys.executable, "-m", "marimo", self.mode, str(self.notebook),
+            sys.executable, "-m", "marimo", self.mode, str(served),
             "--headless", "--no-token", "--host", "127.0.0.1", "--port", str(self.port),
         ]  # fmt: skip
         if self.mode == "edit":

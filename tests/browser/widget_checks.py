@@ -202,6 +202,7 @@ def exercise_widget(
     assert title.startswith(f"Layer {new_layer}") and f"head {new_head}" in title, title
     pixels = check_painted(root, tokens)
     assert pixels["gridColours"] >= min(30, len(tokens) ** 2 // 4), pixels
+    assert pixels["colours"] >= 50, pixels
     assert pixels["hash"] != before["hash"], "the heatmap did not change with the focused head"
 
     if before_unlock is not None:
