@@ -147,6 +147,9 @@ def scan(
         known: ``(row_max, row_sum)`` already computed: the pass then only keeps block maxima, and
             the thumbnails use exactly the normalisers the other answers use.
 
+    Each step holds ``heads × row_chunk × key_chunk`` scores within ``budget`` (:func:`plan`); with
+    thumbnails a step holds whole key blocks, at least one (``keys / 64`` keys) per row.
+
     Returns:
         ``row_max``, ``row_sum``: float32 ``(heads, query)``; thumbnails: float32 ``(heads, tq, tk)``,
         the block max of the exact weights, or None.

@@ -1,6 +1,6 @@
 """Long-context benchmark of the lazy attention engine against a plain forward and the dense path.
 
-    HF_HUB_OFFLINE=1 python tests/benchmarks/bench_long_context.py [--sizes 4096 16384] [--dense 2048 4096]
+    HF_HUB_OFFLINE=1 python tests/benchmarks/bench_long_context.py [--sizes 4096 16384] [--dense 2048 4096] [--repeats 3]
 
 A random-weights Llama shape (default 8 layers × 8 heads, 2 KV heads, head dim 32, hidden 256,
 a 260-word vocabulary) on the CPU, one torch thread unless ``--threads`` says otherwise. Every configuration runs in a fresh subprocess that loads
@@ -170,6 +170,14 @@ def run_in_subprocess(mode: str, tokens: int, args: argparse.Namespace) -> dict[
     return json.loads(lines[-1])
 
 
+def medians(mode: str, tokens: int, args: argparse.Namespace, runs: int) -> dict[str, float]:
+    """Median of each number over ``runs`` fresh subprocesses (the machine's load drifts between runs)."""
+    results = [result for result in (run_in_subprocess(mode, tokens, args) for _ in range(runs)) if result]
+    if not results:
+        return {}
+    return {key: statistics.median(result[key] for result in results) for key in results[0]}
+
+
 def run(args: argparse.Namespace) -> None:
     model_dir(args.shape, Path(args.cache))
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}, {args.dtype}, "
@@ -178,7 +186,10 @@ def run(args: argparse.Namespace) -> None:
               "thumbs s | thumbs/plain | tile 512 ms | row ms")
     rows = []
     for tokens in args.sizes:
-        plain, lazy = run_in_subprocess("plain", tokens, args), run_in_subprocess("lazy", tokens, args)
+        runs = [(run_in_subprocess("plain", tokens, args), run_in_subprocess("lazy", tokens, args))
+                for _ in range(args.repeats)]  # alternated, so that both see the same drift in load
+        plain = {k: statistics.median(p[k] for p, _ in runs if p) for k in next((p for p, _ in runs if p), {})}
+        lazy = {k: statistics.median(z[k] for _, z in runs if z) for k in next((z for _, z in runs if z), {})}
         if not plain or not lazy:
             continue
         rows.append(
@@ -192,8 +203,8 @@ def run(args: argparse.Namespace) -> None:
         print(header, *rows, sep="\n", flush=True)
     dense_rows = []
     for tokens in args.dense:
-        dense, plain = run_in_subprocess("dense", tokens, args), run_in_subprocess("plain", tokens, args)
-        lazy = run_in_subprocess("lazy", tokens, args)
+        dense = run_in_subprocess("dense", tokens, args)
+        plain, lazy = medians("plain", tokens, args, 1), medians("lazy", tokens, args, 1)
         if dense and plain and lazy:
             dense_rows.append(
                 f"{tokens:>6} | {dense['seconds']:7.2f} | {lazy['seconds'] + lazy['thumbnails_s']:15.2f} | "
@@ -213,6 +224,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", default="float32")
     parser.add_argument("--cache", default="/tmp/attnviz_bench_long_context")
+    parser.add_argument("--repeats", type=int, default=1, help="plain/lazy subprocess pairs per size (medians)")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch CPU threads (1: stable ratios on a shared machine; 0: torch's default)")
     parser.add_argument("--measure", nargs=2, metavar=("MODE", "TOKENS"), help=argparse.SUPPRESS)
