@@ -55,6 +55,7 @@ export function paintHeatmap(
   raster: Raster,
   theme: Theme,
   view: Viewport,
+  fetch = true,
 ): void {
   const { grid } = layout;
   const { rowIndex, colIndex } = content.display;
@@ -85,7 +86,7 @@ export function paintHeatmap(
     ctx.fillRect(grid.x, grid.y, grid.w, grid.h);
   }
   ctx.imageSmoothingEnabled = false;
-  raster.picture.draw(ctx, view, grid, ctx.getTransform?.().a || 1);
+  raster.picture.draw(ctx, view, grid, ctx.getTransform?.().a || 1, fetch);
   ctx.strokeStyle = theme.muted;
   ctx.globalAlpha = 0.5;
   ctx.lineWidth = 1;
@@ -246,7 +247,7 @@ export function renderSnapshot(
     ctx.fillText(truncateLabel(subtitle, 120), pad, pad + 32);
   }
   ctx.translate(pad, pad + titleHeight);
-  paintHeatmap(ctx, layout, shown.content, shown.raster, theme, shown.view);
+  paintHeatmap(ctx, layout, shown.content, shown.raster, theme, shown.view, false); // what is on screen, no new tiles
   return canvas;
 }
 

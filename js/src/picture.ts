@@ -15,8 +15,11 @@ import type { ColorScale, Matrix } from "./types";
 import { poolFor, tileBlock, tilesFor, TILE_CELLS, type Viewport } from "./zoom";
 
 export interface Picture {
-  /** Draw the cells of `view` into `grid` (CSS px) at `ratio` device pixels per CSS pixel. */
-  draw(ctx: CanvasRenderingContext2D, view: Viewport, grid: Rect, ratio: number): void;
+  /**
+   * Draw the cells of `view` into `grid` (CSS px) at `ratio` device pixels per CSS pixel.
+   * With `fetch` false (a PNG export), draw what is loaded and ask for nothing.
+   */
+  draw(ctx: CanvasRenderingContext2D, view: Viewport, grid: Rect, ratio: number, fetch?: boolean): void;
   /** The value shown at a displayed cell and the pooling it comes from; null while unknown. */
   value(row: number, col: number): { value: number; pool: number } | null;
   /** Stop loading (tiles in flight are cancelled). */
@@ -88,13 +91,15 @@ export class TiledPicture implements Picture {
     return this.store;
   }
 
-  draw(ctx: CanvasRenderingContext2D, view: Viewport, grid: Rect, ratio: number): void {
+  draw(ctx: CanvasRenderingContext2D, view: Viewport, grid: Rect, ratio: number, fetch = true): void {
     const { base, rows, cols, focus } = this.source;
     const span = Math.max(view.r1 - view.r0, view.c1 - view.c0);
-    const pool = poolFor(span, Math.max(grid.w, grid.h) * ratio);
+    const pool = fetch ? poolFor(span, Math.max(grid.w, grid.h) * ratio) : this.pool;
     const wanted = pool < base.pool ? tilesFor(view, pool, rows, cols) : [];
-    this.pool = wanted.length > 0 ? pool : base.pool;
-    this.store.want(focus, wanted); // cancels the tiles of the previous view
+    if (fetch) {
+      this.pool = wanted.length > 0 ? pool : base.pool;
+      this.store.want(focus, wanted); // cancels the tiles of the previous view
+    }
     ctx.save();
     ctx.beginPath();
     ctx.rect(grid.x, grid.y, grid.w, grid.h);

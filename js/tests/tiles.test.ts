@@ -93,3 +93,18 @@ describe("TileStore", () => {
     expect(source.open[1].signal?.aborted).toBe(true);
   });
 });
+
+describe("tiles of a causal matrix", () => {
+  it("leaves pooled cells wholly after their queries transparent, and only those", async () => {
+    const { maskedCells } = await import("../src/picture");
+    // rows 0-3 and keys 0-3 pooled by 2: block (0, 1) covers queries 0-1 and keys 2-3: masked
+    const tile = { layer: 0, head: 0, q0: 0, q1: 4, k0: 0, k1: 4, pool: 2, rows: 2, cols: 2, data: new Float32Array(4) };
+    expect(Array.from(maskedCells(tile))).toEqual([0, 1, 0, 0]);
+    // an off-diagonal tile: queries 256-511, keys 0-255: nothing masked
+    const below = { ...tile, q0: 256, q1: 512, k0: 0, k1: 256, pool: 128 };
+    expect(Array.from(maskedCells(below))).toEqual([0, 0, 0, 0]);
+    // a partial last block (5 queries pooled by 2): block row 2 holds query 4 only
+    const partial = { ...tile, q0: 0, q1: 5, k0: 0, k1: 6, pool: 2, rows: 3, cols: 3, data: new Float32Array(9) };
+    expect(Array.from(maskedCells(partial))).toEqual([0, 1, 1, 0, 0, 1, 0, 0, 0]);
+  });
+});
