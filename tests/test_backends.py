@@ -137,3 +137,10 @@ def test_a_language_model_s_logits_never_leave_the_device(model_dirs: dict[str, 
     bert = AttentionExtractor(model_dirs["bert"], device="cpu").backend
     logits = bert.forward(bert.encode(TEXT), None).logits
     assert logits is not None and logits.shape == (int(bert.model.config.num_labels),)
+
+
+def test_special_tokens_typed_in_the_text_are_flagged(model_dirs: dict[str, Path]) -> None:
+    backend = AttentionExtractor(model_dirs["bert"], device="cpu").backend
+    encoded = backend.encode("[SEP] movie [CLS]")
+    assert encoded.tokens == ["[CLS]", "[SEP]", "movie", "[CLS]", "[SEP]"]
+    assert encoded.special.tolist() == [True, True, False, True, True]

@@ -66,11 +66,13 @@ def tokenize(
 
 
 def special_flags(tokenizer: Any, ids: torch.Tensor, from_tokenizer: torch.Tensor | None) -> np.ndarray:
-    """bool ``(seq,)``: the tokenizer's special-tokens mask, or its special ids when it gave none."""
-    if from_tokenizer is not None:
-        return from_tokenizer[0].numpy().astype(bool)
+    """bool ``(seq,)``: True for special tokens, whether the tokenizer added them (its
+    special-tokens mask) or the text itself holds them (``"[SEP]"`` typed in the text)."""
     special_ids = set(getattr(tokenizer, "all_special_ids", []) or [])
-    return np.array([int(i) in special_ids for i in ids.tolist()], dtype=bool)
+    flags = np.array([int(i) in special_ids for i in ids.tolist()], dtype=bool)
+    if from_tokenizer is not None:
+        flags |= from_tokenizer[0].numpy().astype(bool)
+    return flags
 
 
 def readable_tokens(tokenizer: Any, tokens: Sequence[str], special: np.ndarray) -> list[str]:
