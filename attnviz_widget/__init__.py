@@ -22,6 +22,7 @@ __version__ = "0.1.0"
 
 if TYPE_CHECKING:  # pragma: no cover
     from .comparison import AttentionComparison, compare
+    from .comparison.view import ComparisonWidget
     from .extractor import AttentionExtractor, extract
     from .files import read_attention_file, write_attention, write_backend_json, write_extracted_json
     from .generation import generate
@@ -44,6 +45,7 @@ _LAZY = {
     "save_html": "html_export",
     "compare": "comparison",
     "AttentionComparison": "comparison",
+    "ComparisonWidget": "comparison.view",
     "generate": "generation",
     "head_stats": "stats",
     "HeadStats": "stats",
@@ -56,6 +58,7 @@ __all__ = [
     "AttentionExtractor",
     "AttentionWidget",
     "AttnvizError",
+    "ComparisonWidget",
     "FormatError",
     "HeadStats",
     "InputError",

@@ -6,11 +6,13 @@
  * `mountStandalone(el, state)` draws the same widget without Jupyter, from embedded data.
  */
 import { App } from "./app";
+import { renderComparison } from "./compare-view";
 import { ModelAdapter, type AdapterOptions, type AnyModelLike } from "./model";
 import { LocalModel, type StandaloneState } from "./standalone";
 
 /** anywidget's render hook: build the view in `el`; the returned function removes it. */
 function render({ model, el }: { model: AnyModelLike; el: HTMLElement }, options?: AdapterOptions): () => void {
+  if (model.get("view_kind") === "comparison") return renderComparison(model, el, options); // attnviz_widget.comparison.view
   const adapter = new ModelAdapter(model, options);
   const app = new App(el, adapter);
   return () => {

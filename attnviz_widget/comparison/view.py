@@ -1,0 +1,146 @@
+"""ComparisonWidget: two runs side by side in Jupyter, their difference and the change scores.
+
+The frontend shows each side with the single-run widget's own views (overview, focused
+heatmap, token view) and adds the B − A heatmap and the score grid (``js/src/compare-*.ts``).
+Each side's data travel as the single-run widget sends a run (the traits of
+:class:`~attnviz_widget.traits.DataTraits`, prefixed ``a_`` or ``b_``); requests carry a
+``side`` and are answered by that side's :class:`~attnviz_widget.protocol.Served`. The
+user's choices (layer in A's numbering, head, colour scale, lock, ...) are shared, so focus,
+hover and lock are linked; the selected token is kept per side, each the other's alignment
+partner (``selected_token`` -1 where a token has none).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import anywidget
+import traitlets
+from traitlets import Bool, Bytes, Dict, Enum, Int, List, Unicode, Union
+
+from ..errors import InputError
+from ..protocol import Served, answer
+from ..traits import HEAD_AGGREGATES
+from ..wire import build_view, float16_bytes
+from .result import AttentionComparison
+from .scores import METRICS
+from .wire import comparison_traits
+
+SIDES = ("a", "b")
+#: Data traits each side has, as the single-run widget names them (``a_tokens``, ``b_tokens``, ...).
+SIDE_TRAITS = ("data_version", "tokens", "key_tokens", "special", "key_special", "meta", "prediction", "overview",
+               "overview_shape", "overview_scale", "first_matrix", "first_matrix_of", "selected_token")
+
+
+def _side_traits(side: str) -> dict[str, traitlets.TraitType]:
+    traits: dict[str, traitlets.TraitType] = {
+        "data_version": Int(0), "tokens": List(Unicode()), "key_tokens": List(Unicode()), "special": List(Bool()),
+        "key_special": List(Bool()), "meta": Dict(), "prediction": traitlets.Any(None, allow_none=True),
+        "overview": Bytes(b""), "overview_shape": List(Int()), "overview_scale": Bytes(b""),
+        "first_matrix": Bytes(b""), "first_matrix_of": Dict(), "selected_token": Int(None, allow_none=True),
+    }
+    return {f"{side}_{name}": trait.tag(sync=True) for name, trait in traits.items()}
+
+
+def _bundle() -> Any:
+    from ..widget import AttentionWidget
+
+    return AttentionWidget._esm
+
+
+class _ComparisonBase(anywidget.AnyWidget):
+    _esm = _bundle()
+    view_kind = Unicode("comparison").tag(sync=True)
+    """Type: str. Default: "comparison". Tells the shared frontend bundle to draw a comparison."""
+    status = Enum(["empty", "loading", "ready", "error"], "ready").tag(sync=True)
+    error = Unicode("").tag(sync=True)
+    layer = Int(0).tag(sync=True)
+    """Type: int. The focused layer, in A's numbering (B shows its paired layer)."""
+    head = Union([Int(), Enum(list(HEAD_AGGREGATES))], default_value=0).tag(sync=True)
+    token_locked = Bool(False).tag(sync=True)
+    direction = Enum(["from", "to"], "from").tag(sync=True)
+    color_scale = Enum(["linear", "sqrt", "log"], "sqrt").tag(sync=True)
+    row_normalize = Bool(False).tag(sync=True)
+    hide_special = Bool(False).tag(sync=True)
+    section = Unicode("").tag(sync=True)
+    metric = Enum(list(METRICS), "js").tag(sync=True)
+    """Type: str. Default: "js". The score the grid shows: "js" or "tv"."""
+    compare_meta = Dict().tag(sync=True)
+    align_queries = Bytes(b"").tag(sync=True)
+    align_keys = Bytes(b"").tag(sync=True)
+    scores = Bytes(b"").tag(sync=True)
+
+    def __init__(self, comparison: AttentionComparison, **options: Any) -> None:
+        if not isinstance(comparison, AttentionComparison):
+            raise InputError(f"ComparisonWidget needs an AttentionComparison, got {type(comparison).__name__}")
+        unknown = sorted(set(options) - {"layer", "head", "metric", "color_scale", "row_normalize", "hide_special",
+                                         "direction"})
+        if unknown:
+            raise TypeError(f"ComparisonWidget got unexpected options: {', '.join(unknown)}")
+        super().__init__()
+        self.comparison = comparison
+        self._served: dict[str, Served] = {}
+        self.on_msg(self._on_message)
+        layer = options.pop("layer", comparison.layer_indices[0])
+        head = options.pop("head", 0)
+        comparison.matrices(layer, head)  # one-line InputError for a layer or head it does not have
+        with self.hold_sync():
+            for name, value in comparison_traits(comparison).items():
+                setattr(self, name, value)
+            for name, value in options.items():
+                setattr(self, name, value)
+            self.layer, self.head = int(layer), head
+            for side, layers in zip(SIDES, zip(*comparison.layer_pairs)):
+                self._load_side(side, layers, dict(comparison.layer_pairs)[int(layer)] if side == "b" else layer,
+                                head)
+
+    def _load_side(self, side: str, layers: Sequence[int], layer: int, head: int | str) -> None:
+        data = getattr(self.comparison, side).select_layers(list(layers))
+        payload = build_view(data, data.kind)
+        version = getattr(self, f"{side}_data_version") + 1
+        self._served[side] = Served(payload.view, version, payload.rollout)
+        for name, value in payload.traits.items():
+            setattr(self, f"{side}_{name}", value)
+        setattr(self, f"{side}_first_matrix", float16_bytes(payload.view.matrix(layer, head)))
+        setattr(self, f"{side}_first_matrix_of", {"layer": int(layer), "head": head})
+        setattr(self, f"{side}_data_version", version)
+
+    def answer_request(self, request: dict[str, Any]) -> tuple[dict[str, Any], bytes | None]:
+        """The reply to one request of side ``request["side"]`` (``"a"`` or ``"b"``), tagged with that side."""
+        side = request.get("side")
+        served = self._served.get(side) if isinstance(side, str) else None
+        if served is None:
+            return {"type": "error", "id": request.get("id"), "version": -1, "side": side,
+                    "message": f"unknown side {side!r}; requests of a comparison name side 'a' or 'b'"}, None
+        reply, payload = answer(served, request)
+        return {**reply, "side": side}, payload
+
+    def _on_message(self, widget: Any, content: Any, buffers: Sequence[Any]) -> None:
+        if not isinstance(content, dict) or content.get("type") != "request":
+            return
+        reply, payload = self.answer_request(content)
+        self.send(reply, [payload] if payload is not None else None)
+
+
+ComparisonWidget = type(
+    "ComparisonWidget",
+    (_ComparisonBase,),
+    {
+        **_side_traits("a"),
+        **_side_traits("b"),
+        "__module__": __name__,
+        "__doc__": """Two runs side by side: both overviews and heatmaps with linked focus, hover and lock,
+    B − A on a diverging colour map, and the layer × head change-score grid (click a head to focus it).
+
+    Args:
+        comparison: from :func:`attnviz_widget.compare`.
+        **options: initial ``layer`` (A's numbering), ``head``, ``metric`` (``"js"``/``"tv"``),
+            ``color_scale``, ``row_normalize``, ``hide_special``, ``direction``.
+
+    Example::
+
+        ComparisonWidget(attnviz_widget.compare(base, tuned, labels=("base", "tuned")))
+    """,
+    },
+)
