@@ -1,0 +1,162 @@
+"""The comparison view in a real (headless) Chromium: the built bundle, a ComparisonWidget's state.
+
+The page holds the traits :class:`~attnviz_widget.comparison.view.ComparisonWidget` syncs and a
+fake anywidget model that answers layer requests with that widget's own replies
+(``answer_request``), so Python's payload and the bundle's views meet as in Jupyter.
+Checks: both sides drawn by the single-run views, B − A painted on the aligned grid (red,
+blue and grey pixels), a token hovered on one side selects its partner on the other, a click
+on the score grid focuses that head on both sides, token text is not HTML.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import http.server
+import io
+import json
+import shutil
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from .lab_harness import CHROMIUM, CHROMIUM_ARGS
+
+REPO = Path(__file__).resolve().parents[2]
+BUNDLE = REPO / "attnviz_widget" / "static" / "widget.js"
+XSS = "<img src=x onerror=alert(1)>"
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.slow,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} not found (apt-get install chromium)"),
+    pytest.mark.skipif(not BUNDLE.exists(), reason="the bundle is not built (cd js && npm install && npm run build)"),
+]
+
+sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+
+PAGE = """<!doctype html><html><head><meta charset="utf-8"><link rel="icon" href="data:,"></head>
+<body style="width: 1300px"><div id="host"></div><script type="module">
+import widget from "./widget.js";
+const state = STATE;
+const replies = REPLIES;
+const bytes = (text) => { const raw = atob(text); const out = new Uint8Array(raw.length);
+  for (let i = 0; i < raw.length; i++) out[i] = raw.charCodeAt(i); return new DataView(out.buffer); };
+const values = new Map(Object.entries(state).map(([k, v]) => [k, v && v.b64 !== undefined ? bytes(v.b64) : v]));
+const handlers = new Map();
+const emit = (event, ...args) => (handlers.get(event) || []).slice().forEach((cb) => cb(...args));
+window.model = {
+  get: (name) => values.get(name),
+  set(name, value) { if (values.get(name) === value) return; values.set(name, value); emit("change:" + name); },
+  save_changes() {},
+  on(event, cb) { if (!handlers.has(event)) handlers.set(event, []); handlers.get(event).push(cb); },
+  off(event, cb) { if (handlers.has(event)) handlers.set(event, handlers.get(event).filter((x) => x !== cb)); },
+  send(msg) { setTimeout(() => { const reply = replies[msg.side + "|" + msg.layer];
+    if (reply) emit("msg:custom", { ...reply[0], id: msg.id, version: msg.version }, [bytes(reply[1])]); }, 5); },
+};
+widget.render({ model: window.model, el: document.getElementById("host") });
+</script></body></html>"""
+
+
+def _page_files(directory: Path) -> None:
+    from attnviz_widget.comparison import compare
+    from attnviz_widget.comparison.view import ComparisonWidget
+    from attnviz_widget.data import AttentionData
+
+    def run(tokens: list[str], seed: int) -> AttentionData:
+        values = np.random.default_rng(seed).random((2, 3, len(tokens), len(tokens))) ** 4
+        return AttentionData.from_arrays(tokens, values / values.sum(-1, keepdims=True))
+
+    good = ["[CLS]", "the", "movie", "was", "good", XSS, "[SEP]"]
+    not_good = ["[CLS]", "the", "movie", "was", "not", "good", XSS, "[SEP]"]
+    widget = ComparisonWidget(compare(run(good, 1), run(not_good, 2), labels=("good", "not good")), layer=1, head=2)
+    state: dict[str, Any] = {}
+    for name in widget.keys:
+        if name.startswith("_") or name in ("layout", "tabbable", "tooltip"):
+            continue
+        value = getattr(widget, name)
+        state[name] = {"b64": base64.b64encode(value).decode()} if isinstance(value, bytes) else value
+    replies = {}
+    for side in "ab":
+        for layer in getattr(widget, f"{side}_meta")["layer_indices"]:
+            request = {"type": "request", "id": "r", "version": getattr(widget, f"{side}_data_version"),
+                       "what": "layer", "layer": layer, "side": side}
+            reply, payload = widget.answer_request(request)
+            assert payload is not None, reply
+            replies[f"{side}|{layer}"] = [reply, base64.b64encode(payload).decode()]
+    page = PAGE.replace("STATE", json.dumps(state)).replace("REPLIES", json.dumps(replies))
+    (directory / "index.html").write_text(page, encoding="utf-8")
+    shutil.copy(BUNDLE, directory / "widget.js")
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        pass
+
+
+@pytest.fixture(scope="module")
+def page(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, list[str]]]:
+    directory = tmp_path_factory.mktemp("compare-page")
+    _page_files(directory)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(directory)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    problems: list[str] = []
+    try:
+        with sync_api.sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1300, "height": 1400})
+            page.on("pageerror", lambda error: problems.append(str(error)))
+            page.on("console", lambda msg: problems.append(msg.text) if msg.type == "error" else None)
+            page.on("dialog", lambda dialog: (problems.append(f"dialog: {dialog.message}"), dialog.dismiss()))
+            page.goto(f"http://127.0.0.1:{server.server_address[1]}/index.html")
+            page.wait_for_selector(".attnviz-compare-diff canvas[data-attnviz-ready]", timeout=30_000)
+            yield page, problems
+            browser.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _colours(png: bytes) -> np.ndarray:
+    from PIL import Image
+
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).reshape(-1, 3).astype(int)
+
+
+def test_both_sides_and_the_difference_are_drawn(page: tuple[Any, list[str]]) -> None:
+    view, problems = page
+    assert view.locator(".attnviz-compare-a .attnviz-root").count() == 1
+    assert view.locator(".attnviz-compare-b .attnviz-root").count() == 1
+    canvas = view.locator(".attnviz-compare-diff canvas")
+    assert canvas.get_attribute("data-attnviz-ready") == "1|2"
+    assert canvas.evaluate("c => [c.width, c.height]") == [8, 8]  # 7 + 1 aligned tokens
+    pixels = _colours(canvas.screenshot())
+    red = ((pixels[:, 0] > 150) & (pixels[:, 2] < 120)).mean()
+    blue = ((pixels[:, 2] > 150) & (pixels[:, 0] < 120)).mean()
+    grey = (np.abs(pixels - 0xD9).max(axis=1) <= 3).mean()
+    assert red > 0.01 and blue > 0.01 and grey > 0.1, (red, blue, grey)
+    caption = view.locator(".attnviz-compare-caption").text_content()
+    assert "red = more in B (not good), blue = more in A (good)" in caption
+    assert view.locator("#host img").count() == 0  # token text stays text
+    assert XSS in view.locator(".attnviz-compare-labels").first.text_content()
+    assert problems == []
+
+
+def test_hover_selects_the_partner_and_the_grid_focuses_both_sides(page: tuple[Any, list[str]]) -> None:
+    view, problems = page
+    view.locator(".attnviz-compare-b .attnviz-token").nth(5).hover()  # "good" in B
+    view.wait_for_function("window.model.get('b_selected_token') === 5")
+    assert view.evaluate("window.model.get('a_selected_token')") == 4  # "good" in A
+    grid = view.locator("canvas.attnviz-compare-grid")
+    box = grid.bounding_box()
+    assert box is not None
+    view.mouse.click(box["x"] + 1 * 22 + 5, box["y"] + 0 * 22 + 5)  # layer 0, head 1
+    view.wait_for_function("document.querySelector('.attnviz-compare-diff canvas').dataset.attnvizReady === '0|1'")
+    assert view.evaluate("[window.model.get('layer'), window.model.get('head')]") == [0, 1]
+    titles = view.locator(".attnviz-root").evaluate_all("roots => roots.map(r => r.textContent)")
+    assert all("Layer 0, head 1" in title for title in titles)
+    assert problems == []
