@@ -14,14 +14,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .cli_messages import check_cli_text, special_only_warning, summary
+from .cli_messages import special_only_warning, summary
 from .errors import AttnvizError, InputError, TruncationWarning
 from .files import check_output_path
+from .inputs import DEFAULT_MODEL_DIR, check_text
 
 if TYPE_CHECKING:  # the CLI imports the heavy modules only once it needs them
     from .data import AttentionData
 
-DEFAULT_MODEL_DIR = "./model_output"
 EXIT_USAGE = 2
 PLOT_SUFFIXES = (".png", ".svg", ".pdf", ".html")
 
@@ -135,7 +135,7 @@ def extract_main(argv: Sequence[str] | None = None) -> int:
         output = check_output_path(args.output_file)
         if args.dtype != "float32" and output.suffix.lower() != ".safetensors":
             raise InputError(f"--dtype {args.dtype} applies to .safetensors files only; JSON holds float32 values")
-        check_cli_text(args.text)
+        check_text(args.text)
         from .generation.command import check_generate_arguments, describe_generation, run_generate
 
         check_generate_arguments(args, output)

@@ -1,4 +1,5 @@
-"""What the command-line tools check in a text and say about an extraction, in one line each.
+"""What the command-line tools say about an extraction, in one line each (the text itself is
+checked by :func:`attnviz_widget.inputs.check_text`, for the API and the CLI alike).
 
 Kept apart from :mod:`attnviz_widget.cli` (argument parsing and dispatch) so that the
 messages can be tested and reused without the parsers; imports nothing heavy.
@@ -8,28 +9,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .errors import InputError
-
 if TYPE_CHECKING:
     from .data import AttentionData
 
-__all__ = ["check_cli_text", "special_only_warning", "summary"]
-
-
-def check_cli_text(text: str) -> None:
-    """Refuse an empty text, or one holding undecodable bytes, before the model loads.
-
-    A shell passes bytes that are not UTF-8 to Python as lone surrogates
-    (``surrogateescape``); no tokenizer or file format can hold them.
-    """
-    if not text.strip():
-        raise InputError("the text is empty; give the text to analyse (for example --text 'The movie was great')")
-    for position, character in enumerate(text):
-        if "\ud800" <= character <= "\udfff":
-            raise InputError(
-                f"the text is not valid Unicode: an undecodable byte or lone surrogate at character {position}; "
-                "pass UTF-8 text"
-            )
+__all__ = ["special_only_warning", "summary"]
 
 
 def special_only_warning(data: AttentionData) -> str | None:

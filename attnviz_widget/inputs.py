@@ -14,11 +14,21 @@ DEFAULT_MODEL_DIR = "./model_output"
 
 
 def check_text(text: Any) -> str:
-    """``text`` itself when it is a non-blank string; else a one-line :class:`InputError`."""
+    """``text`` itself when it is a non-blank string of valid Unicode; else a one-line :class:`InputError`.
+
+    A shell passes bytes that are not UTF-8 to Python as lone surrogates
+    (``surrogateescape``); no tokenizer or file format can hold them.
+    """
     if not isinstance(text, str):
         raise InputError(f"text must be a string, got {type(text).__name__}")
     if not text.strip():
         raise InputError("the text is empty; give the text to analyse (for example --text 'The movie was great')")
+    for position, character in enumerate(text):
+        if "\ud800" <= character <= "\udfff":
+            raise InputError(
+                f"the text is not valid Unicode: an undecodable byte or lone surrogate at character {position}; "
+                "pass UTF-8 text"
+            )
     return text
 
 

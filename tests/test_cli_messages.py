@@ -1,13 +1,14 @@
-"""The command-line tools' one-line messages: the text check, the special-tokens warning, the summary."""
+"""The command-line tools' one-line messages: the special-tokens warning and the summary; the text check."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from attnviz_widget.cli_messages import check_cli_text, special_only_warning, summary
+from attnviz_widget.cli_messages import special_only_warning, summary
 from attnviz_widget.data import AttentionData, ModelInfo, Prediction, TokenSequence
 from attnviz_widget.errors import InputError
+from attnviz_widget.inputs import check_text
 
 
 def data_of(tokens: list[str], special: list[bool] | None = None, mask: list[bool] | None = None) -> AttentionData:
@@ -28,12 +29,12 @@ def data_of(tokens: list[str], special: list[bool] | None = None, mask: list[boo
 )
 def test_refused_texts(text: str, message: str) -> None:
     with pytest.raises(InputError, match=message):
-        check_cli_text(text)
+        check_text(text)
 
 
 @pytest.mark.parametrize("text", ["\u200b", "\x00", "👩\u200d👩\u200d👧", "שלום", "a" * 100_000])
 def test_accepted_texts(text: str) -> None:
-    check_cli_text(text)  # hostile but valid Unicode: the tokenizer decides
+    check_text(text)  # hostile but valid Unicode: the tokenizer decides
 
 
 def test_the_warning_names_the_special_tokens_once() -> None:
