@@ -485,9 +485,12 @@ class NotebookPage:
         self.kernel_id: str | None = None
         self.problems: list[str] = []
         page.on("pageerror", lambda error: self.problems.append(f"pageerror: {error} at {_origin(error)}"))
-        page.on(
-            "console", lambda msg: self.problems.append(f"console.error: {msg.text}") if msg.type == "error" else None
-        )
+        page.on("console", self._on_console)
+
+    def _on_console(self, message: Any) -> None:
+        """Keep console errors, and anywidget's warnings (its deprecation notices among them)."""
+        if message.type == "error" or (message.type == "warning" and "anywidget" in message.text.lower()):
+            self.problems.append(f"console.{message.type}: {message.text}")
 
     def open(self, timeout: float = 90, *, collapse_left: bool = True) -> NotebookPage:
         """Load the lab on the notebook; wait for its cells and for a connected, idle kernel.

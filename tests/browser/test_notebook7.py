@@ -38,6 +38,7 @@ def test_widget_in_notebook7(notebook7_session: Any) -> None:
 
     problems = [
         p for p in notebook7_session.notebook.problems
-        if (p.startswith("pageerror") or "attnviz" in p.lower()) and not all(s in p for s in NOTEBOOK_OWN_ERROR)
+        if (p.startswith(("pageerror", "console.warning")) or "attnviz" in p.lower())
+        and not all(s in p for s in NOTEBOOK_OWN_ERROR)
     ]  # fmt: skip
     assert not problems, problems
