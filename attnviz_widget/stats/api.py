@@ -111,7 +111,8 @@ def _check_metrics(metrics: Sequence[str] | None) -> tuple[str, ...]:
     chosen = tuple(metrics)
     unknown = [name for name in chosen if name not in METRICS]
     if unknown or not chosen:
-        raise InputError(f"unknown metric {', '.join(map(repr, unknown)) or '(none)'}; choose from {', '.join(METRICS)}")
+        named = ", ".join(map(repr, unknown)) or "(none)"
+        raise InputError(f"unknown metric {named}; choose from {', '.join(METRICS)}")
     return chosen
 
 

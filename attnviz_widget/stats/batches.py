@@ -128,6 +128,7 @@ class BatchRunner:
             _ids(self.tokenizer, "sep_token_id", "eos_token_id").to(self.device),
         )
         self._punctuation = _punctuation_table(self.tokenizer).to(self.device)
+        self._vocabulary: np.ndarray | None = None
         probe = self._encode(["a b"])
         with torch.inference_mode(), eager_attention(self.model):
             self.sites: list[CaptureSite] | None = find_capture_sites(self.model, probe.inputs)
@@ -176,12 +177,12 @@ class BatchRunner:
                 target.counters["tokens"] += int(lengths[rows].sum())
                 target.counters["truncated"] += int(truncated[rows].sum())
         for start in range(0, len(probes), size):
-            chunk = probes[start : start + size]
-            values = self.measure_probes([-(i + 1) for i in chunk])
+            numbers = probes[start : start + size]
+            values = self.measure_probes([-(i + 1) for i in numbers])
             target = partial(PROBE_SHARD)
-            target.add_values(values, np.array(chunk), None, _PROBE_SLOTS)
-            target.counters["items"] += len(chunk)
-            target.counters["probes"] += len(chunk)
+            target.add_values(values, np.array(numbers), None, _PROBE_SLOTS)
+            target.counters["items"] += len(numbers)
+            target.counters["probes"] += len(numbers)
         return partials
 
     def measure_texts(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -221,9 +222,10 @@ class BatchRunner:
     def probe_ids(self, number: int) -> list[int]:
         """Probe ``number``: the model's special tokens around ``probe_length`` random tokens, repeated."""
         rng = np.random.default_rng(self.config.seed + number)
-        special = set(getattr(self.tokenizer, "all_special_ids", []) or [])
-        vocabulary = np.array([i for i in range(len(self.tokenizer)) if i not in special])
-        tokens = rng.choice(vocabulary, size=self.config.probe_length).tolist()
+        if self._vocabulary is None:
+            special = set(getattr(self.tokenizer, "all_special_ids", []) or [])
+            self._vocabulary = np.array([i for i in range(len(self.tokenizer)) if i not in special])
+        tokens = rng.choice(self._vocabulary, size=self.config.probe_length).tolist()
         prefix, suffix = self._special_frame()
         return [*prefix, *tokens, *tokens, *suffix]
 
@@ -260,7 +262,7 @@ class BatchRunner:
         flags = np.zeros(len(texts), dtype=bool)
         if self.limit is None:
             return flags
-        for row in np.flatnonzero(lengths >= self.limit):
+        for row in np.flatnonzero(lengths >= self.limit).tolist():
             full = self.tokenizer(texts[row], add_special_tokens=True, truncation=False)["input_ids"]
             flags[row] = len(full) > self.limit
         return flags

@@ -56,7 +56,9 @@ class Partial:
     def k(self) -> int:
         return int(self.top_values.shape[-1])
 
-    def add_values(self, values: np.ndarray, index: np.ndarray, texts: list[str] | None, metric_slots: list[int]) -> None:
+    def add_values(
+        self, values: np.ndarray, index: np.ndarray, texts: list[str] | None, metric_slots: list[int]
+    ) -> None:
         """Add per-text values ``(texts, len(metric_slots), layers, heads)`` (NaN = undefined).
 
         ``index`` holds the texts' corpus indices; ``texts`` their strings (None for probes,

@@ -91,9 +91,10 @@ def _plotly(stats: HeadStats, metric: str, values: np.ndarray, cmap: str) -> Any
                 lines.append(f"{html.escape(name)}: {mean:.3f} ± {std:.3f}")
             hover[layer, head] = "<br>".join(lines)
     low, high = _range(stats, metric)
+    cells = [[float(v) if np.isfinite(v) else None for v in row] for row in values]  # NaN -> a gap
     figure = go.Figure(
         go.Heatmap(
-            z=np.where(np.isfinite(values), values, None), x=list(range(heads)), y=list(range(layers)),
+            z=cells, x=list(range(heads)), y=list(range(layers)),
             zmin=low, zmax=high, colorscale=cmap.capitalize() if cmap == "viridis" else cmap,
             text=hover, hovertemplate="%{text}<extra></extra>", colorbar={"title": {"text": html.escape(metric)}},
         )

@@ -92,7 +92,7 @@ class HeadStats:
             raise InputError(f"{metric} is scored on random probe tokens, not on corpus texts; it has no top texts")
         if not (0 <= layer < self.layers and 0 <= head < self.heads):
             raise InputError(f"no head ({layer}, {head}): the model has {self.layers} layers × {self.heads} heads")
-        if self.top_index is None:
+        if self.top_index is None or self.top_values is None:
             return []
         kept = self.top_index.shape[-1]
         if k is not None and not 0 <= k <= kept:

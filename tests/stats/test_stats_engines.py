@@ -9,15 +9,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tiny_models import build_bert, build_gpt2
 
 from attnviz_widget.errors import InputError
 from attnviz_widget.loading import load_model, load_tokenizer
-from attnviz_widget.stats import HeadStats, head_stats
+from attnviz_widget.stats import HeadStats, engines, head_stats
 from attnviz_widget.stats.batches import BatchRunner
-from attnviz_widget.stats import engines
 from attnviz_widget.stats.engines import connect_ray
 from attnviz_widget.stats.metrics import CORPUS_METRICS
-from tiny_models import build_bert, build_gpt2
 
 TEXTS = [
     "the movie was not very good .",
@@ -240,7 +239,8 @@ def test_ray_on_a_local_two_cpu_cluster_equals_local(bert: Path, tmp_path: Path)
         on_ray = run(bert, texts, batch_size=4, engine="ray", ray_actors=2, shard_dir=tmp_path, shard_size=10)
         assert_same(on_ray, local)
         assert on_ray.summary["engine"] == "ray"
-        assert sorted(p.name for p in tmp_path.glob("*.npz")) == ["probe.npz", *[f"shard-{i:06d}.npz" for i in range(6)]]
+        shards = sorted(p.name for p in tmp_path.glob("*.npz"))
+        assert shards == ["probe.npz", *[f"shard-{i:06d}.npz" for i in range(6)]]
         for metric in ("prev", "sep_eos"):
             assert_same_top(on_ray.top_texts(metric, 0, 0), local.top_texts(metric, 0, 0))
     finally:

@@ -175,7 +175,8 @@ def test_a_pure_previous_token_head_scores_n_minus_one_over_n_on_the_probe() -> 
     rows[0, 0] = 1
     rows[np.arange(1, n), np.arange(n - 1)] = 1
     tokens = torch.arange(n)[None]
-    scores = probe_scores(torch.from_numpy(rows)[None, None], probe_patterns(tokens), torch.ones(1, n, dtype=torch.bool))
+    key = torch.ones(1, n, dtype=torch.bool)
+    scores = probe_scores(torch.from_numpy(rows)[None, None], probe_patterns(tokens), key)
     assert scores[0, 0, 0].item() == pytest.approx((n - 1) / n)
     assert scores[0, 0, 1].item() == 0.0  # no token repeats
 

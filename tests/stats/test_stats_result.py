@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tiny_models import build_bert
 
 from attnviz_widget.errors import InputError
 from attnviz_widget.stats import HeadStats, plot_head_stats
@@ -15,7 +16,6 @@ from attnviz_widget.stats.metrics import METRICS
 from attnviz_widget.stats.partial import Partial
 from attnviz_widget.stats.plot import save_head_stats
 from attnviz_widget.stats.result import read_metadata
-from tiny_models import build_bert
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
