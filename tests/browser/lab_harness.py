@@ -112,6 +112,15 @@ def wait_until(condition: Callable[[], Any], timeout: float, what: str, interval
         time.sleep(interval)
 
 
+def file_tail(path: Path, lines: int = 40) -> str:
+    """The last ``lines`` lines of a log file ("" when it cannot be read)."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])
+
+
 def end_process_group(proc: subprocess.Popen[bytes]) -> None:
     """SIGTERM, then SIGKILL, the process group that ``proc`` leads (``start_new_session=True``)."""
     for sig in (signal.SIGTERM, signal.SIGKILL):
@@ -328,11 +337,7 @@ class JupyterLab:
         return children
 
     def log_tail(self, lines: int = 40) -> str:
-        try:
-            text = self.log_path.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return ""
-        return "\n".join(text.splitlines()[-lines:])
+        return file_tail(self.log_path, lines)
 
     # -- REST --------------------------------------------------------------------------------
 

@@ -22,7 +22,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from .lab_harness import LabError, end_process_group, free_port, wait_until
+from .lab_harness import LabError, end_process_group, file_tail, free_port, wait_until
 
 
 class Marimo:
@@ -80,11 +80,7 @@ class Marimo:
             return bool(response.status == 200)
 
     def log_tail(self, lines: int = 40) -> str:
-        try:
-            text = self.log_path.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return ""
-        return "\n".join(text.splitlines()[-lines:])
+        return file_tail(self.log_path, lines)
 
     def stop(self) -> None:
         if self._proc is not None:
