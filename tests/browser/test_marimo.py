@@ -72,6 +72,8 @@ def test_widget_in_marimo(marimo_session: Any) -> None:
 
     # marimo edit caps the cell's output: the whole widget fits, header and controls in view
     layout = root.evaluate(_LAYOUT)
+    cap_height = layout["cap"]["clientHeight"] if layout["cap"] else None
+    print(f"marimo {server.mode}: widget {layout['root']['height']:.0f} px tall, output area {cap_height} px")
     if server.mode == "edit":
         cap = layout["cap"]
         assert cap is not None, f"no height-capped output area around the widget: {layout}"
