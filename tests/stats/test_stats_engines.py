@@ -88,6 +88,14 @@ def test_batched_equals_one_text_at_a_time(builder: str, request: pytest.Fixture
         assert_same_top(batched.top_texts(metric, 1, 0), single.top_texts(metric, 1, 0))
 
 
+def test_progress_bar_shows_rate_and_eta_and_can_be_turned_off(bert: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run(bert, progress=True)
+    bar = capsys.readouterr().err
+    assert "head stats: 100%" in bar and "13/13" in bar and "text/s]" in bar and "<00:00" in bar  # ETA
+    run(bert, progress=False)
+    assert "head stats" not in capsys.readouterr().err
+
+
 def test_causal_models_have_no_next_token_values(gpt2: Path) -> None:
     stats = run(gpt2)
     assert np.isnan(stats.values("next")).all() and (stats.count[stats.metrics.index("next")] == 0).all()
