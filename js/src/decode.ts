@@ -80,6 +80,9 @@ export function readMeta(raw: unknown, numQueries: number, numKeys: number): Met
     model,
     text: String(raw.text ?? ""),
     tiled: raw.tiled === true,
+    thumbnail_problems: isRecord(raw.thumbnail_problems)
+      ? Object.fromEntries(Object.entries(raw.thumbnail_problems).map(([k, v]) => [k, String(v)]))
+      : {},
   };
 }
 

@@ -23,6 +23,8 @@ export interface OverviewContent {
   causal: boolean;
   /** Why rollout is undefined (cross-attention, or not every layer kept); null where defined. */
   rolloutProblem: string | null;
+  /** Aggregate columns Python left empty (not pooled, e.g. the mean at length) and why; still focusable. */
+  emptyColumns?: Readonly<Record<string, string>>;
   scale: ColorScale;
   /** Aggregate columns (names, labels) and the log scale's depth. */
   vocabulary: Vocabulary;
@@ -241,8 +243,11 @@ export class OverviewView {
     const name =
       typeof head === "number" ? `head ${head}` : (aggregates.find((a) => a.name === head)?.description ?? head);
     const max = content.overview.scale[thumb.row * content.overview.columns + thumb.col];
+    const empty = typeof head === "string" ? content.emptyColumns?.[head] : undefined;
     const lines = unavailable(content, head)
       ? [`layer ${layer}, ${name}`, `not available: ${content.rolloutProblem}`]
+      : empty
+        ? [`layer ${layer}, ${name}`, `no thumbnail: ${empty}`, "click to focus"]
       : [`layer ${layer}, ${name}`, `max ${formatValue(max, 3)}`, "click to focus"];
     this.callbacks.tooltip(lines, event.clientX, event.clientY);
   }
@@ -327,16 +332,19 @@ function paintOverview(
   }
 
   const hatch = hatchPattern(ctx);
-  const rolloutColumn = content.rolloutProblem === null ? -1 : columnOf("rollout", content.numHeads, content.vocabulary.aggregates);
+  const aggregates = content.vocabulary.aggregates;
+  const rolloutColumn = content.rolloutProblem === null ? -1 : columnOf("rollout", content.numHeads, aggregates);
+  const empty = new Set(Object.keys(content.emptyColumns ?? {}).map((name) => columnOf(name, content.numHeads, aggregates)));
+  if (rolloutColumn >= 0) empty.add(rolloutColumn);
   ctx.imageSmoothingEnabled = false;
   for (let row = 0; row < layout.layers; row++) {
     for (let col = 0; col < layout.columns; col++) {
       const rect = thumbRect(layout, row, col);
-      if (content.causal || col === rolloutColumn) {
+      if (content.causal || empty.has(col)) {
         ctx.fillStyle = hatch;
         ctx.fillRect(rect.x, rect.y, rect.w, rect.h);
       }
-      if (col === rolloutColumn) continue; // undefined: left hatched, not drawn as zeros
+      if (empty.has(col)) continue; // no data: left hatched, not drawn as zeros
       ctx.drawImage(atlas, col * tk, row * tq, tk, tq, rect.x, rect.y, rect.w, rect.h);
     }
   }

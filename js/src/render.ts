@@ -209,6 +209,7 @@ function parts(dom: Dom): Part[] {
           numKeys: data.keyTokens.length,
           causal: meta.causal && !cross,
           rolloutProblem: meta.rollout_problem,
+          emptyColumns: meta.thumbnail_problems,
           scale: view.colorScale,
           vocabulary: meta.vocabulary,
         });

@@ -49,6 +49,8 @@ export interface Meta {
   text: string;
   /** Python asks for the heatmap to be drawn from tiles (a long or lazily computed input). */
   tiled: boolean;
+  /** Aggregate columns of the overview Python left empty, and why (rollout's is `rollout_problem`). */
+  thumbnail_problems: Record<string, string>;
 }
 
 /** The `prediction` trait (classifiers only). */

@@ -63,6 +63,9 @@ describe("reading traits", () => {
     expect(meta.vocabulary.colorScales).toEqual(["log", "linear"]); // a scale JS cannot draw is dropped
     expect(meta.vocabulary.logDecades).toBe(4);
     expect(meta.vocabulary.specialToken.test("<X>")).toBe(true);
+    expect([meta.tiled, meta.thumbnail_problems]).toEqual([false, {}]);
+    const long = readMeta({ num_layers: 1, tiled: true, thumbnail_problems: { mean: "not pooled at 32,768 tokens" } }, 2, 2)!;
+    expect([long.tiled, long.thumbnail_problems]).toEqual([true, { mean: "not pooled at 32,768 tokens" }]);
     // a payload without them decodes with the fallbacks; a broken pattern keeps the fallback
     const old = readMeta({ num_layers: 1, vocabulary: { special_token_pattern: "(" } }, 2, 2)!;
     expect([old.has_rollout, old.rollout_problem]).toEqual([true, null]);
