@@ -125,11 +125,20 @@ def save_html(
 ) -> Path:
     """Write one self-contained interactive HTML page for ``data`` (or a JSON file of either format).
 
+    An :class:`~attnviz_widget.comparison.AttentionComparison` gives the comparison view
+    instead (both sides, B − A, the change scores; see :mod:`attnviz_widget.comparison.page`).
+
     ``traits`` set the initial view (``layer``, ``head``, ``color_scale``, ...). The
     page embeds every layer as float16: about 2.7 bytes a value after base64, so a
     12 × 12 model at 512 tokens makes a ~100 MB page; keep fewer layers
     (``data.select_layers``) for smaller files.
     """
+    from .comparison.result import AttentionComparison
+
+    if isinstance(data, AttentionComparison):  # A and B side by side, B − A and the change scores
+        from .comparison.page import save_comparison_html
+
+        return save_comparison_html(data, path, title=title, **traits)
     if not isinstance(data, AttentionData):
         from .files import read_attention_file
 

@@ -6,6 +6,7 @@
  * `mountStandalone(el, state)` draws the same widget without Jupyter, from embedded data.
  */
 import { App } from "./app";
+import { ComparisonLocalModel, type ComparisonState } from "./compare-standalone";
 import { renderComparison } from "./compare-view";
 import { ModelAdapter, type AdapterOptions, type AnyModelLike } from "./model";
 import { LocalModel, type StandaloneState } from "./standalone";
@@ -28,7 +29,15 @@ export function mountStandalone(el: HTMLElement, state: StandaloneState): { mode
   return { model, destroy };
 }
 
+/** Show a comparison in `el` from embedded data, with no kernel (`save_html(comparison)`). */
+export function mountComparison(el: HTMLElement, state: ComparisonState): { model: ComparisonLocalModel; destroy: () => void } {
+  const model = new ComparisonLocalModel(state);
+  const destroy = renderComparison(model, el);
+  return { model, destroy };
+}
+
 export type { StandaloneState } from "./standalone";
+export type { ComparisonState } from "./compare-standalone";
 export type { AnyModelLike } from "./model";
 
 export default { render };

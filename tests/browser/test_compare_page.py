@@ -160,3 +160,38 @@ def test_hover_selects_the_partner_and_the_grid_focuses_both_sides(page: tuple[A
     titles = view.locator(".attnviz-root").evaluate_all("roots => roots.map(r => r.textContent)")
     assert all("Layer 0, head 1" in title for title in titles)
     assert problems == []
+
+
+def test_the_saved_offline_page_shows_the_same_view(page: tuple[Any, list[str]], tmp_path: Path) -> None:
+    from attnviz_widget import save_html
+    from attnviz_widget.comparison import compare
+    from attnviz_widget.data import AttentionData
+
+    def run(tokens: list[str], seed: int) -> AttentionData:
+        values = np.random.default_rng(seed).random((2, 3, len(tokens), len(tokens))) ** 4
+        return AttentionData.from_arrays(tokens, values / values.sum(-1, keepdims=True))
+
+    comparison = compare(run(["[CLS]", "good", XSS, "[SEP]"], 3), run(["[CLS]", "not", "good", XSS, "[SEP]"], 4))
+    save_html(comparison, tmp_path / "compare.html", layer=1, head=0)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(tmp_path)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    problems: list[str] = []
+    offline = page[0].context.browser.new_page(viewport={"width": 1300, "height": 1400})
+    try:
+        offline.on("pageerror", lambda error: problems.append(str(error)))
+        offline.on("dialog", lambda dialog: (problems.append(f"dialog: {dialog.message}"), dialog.dismiss()))
+        offline.goto(f"http://127.0.0.1:{server.server_address[1]}/compare.html")
+        offline.wait_for_selector(".attnviz-compare-diff canvas[data-attnviz-ready='1|0']", timeout=30_000)
+        assert offline.locator(".attnviz-root").count() == 2
+        assert offline.locator(".attnviz-compare-diff canvas").evaluate("c => [c.width, c.height]") == [5, 5]
+        grid = offline.locator("canvas.attnviz-compare-grid")
+        box = grid.bounding_box()
+        assert box is not None
+        offline.mouse.click(box["x"] + 2 * 22 + 5, box["y"] + 0 * 22 + 5)  # layer 0, head 2
+        offline.wait_for_selector(".attnviz-compare-diff canvas[data-attnviz-ready='0|2']", timeout=30_000)
+        assert offline.locator(".attnviz-mount img").count() == 0
+    finally:
+        offline.close()
+        server.shutdown()
+        server.server_close()
+    assert problems == []
