@@ -44,7 +44,11 @@ const STYLE = `
 .attnviz-compare-labels { max-width: ${DIFF_MAX_PX}px; color: #555; overflow-wrap: anywhere; }
 .attnviz-compare-panel { display: flex; gap: 24px; flex-wrap: wrap; align-items: flex-start; }
 .attnviz-compare canvas.attnviz-pixels { image-rendering: pixelated; border: 1px solid #ccc; }
-.attnviz-compare-grid { cursor: pointer; }
+.attnviz-compare-grid { cursor: pointer; display: block; }
+.attnviz-compare-gridwrap { position: relative; display: inline-block; }
+.attnviz-compare-focus { position: absolute; border: 2px solid #e8710a; box-sizing: border-box; pointer-events: none; }
+.attnviz-compare-metrics button { font: inherit; margin: 0 4px 4px 0; }
+.attnviz-compare-metrics button[aria-pressed="true"] { background: #222; color: #fff; }
 .attnviz-compare-caption { max-width: ${DIFF_MAX_PX}px; }
 `;
 
@@ -89,10 +93,25 @@ export function renderComparison(model: AnyModelLike, el: HTMLElement, options?:
   const gridBox = element(doc, "div", "attnviz-compare-scores");
   const gridTitle = element(doc, "div", "attnviz-compare-title");
   const gridCanvas = element(doc, "canvas", "attnviz-pixels attnviz-compare-grid");
+  const gridWrap = element(doc, "div", "attnviz-compare-gridwrap");
+  const focusBox = element(doc, "div", "attnviz-compare-focus");
+  gridWrap.append(gridCanvas, focusBox);
+  const metricBar = element(doc, "div", "attnviz-compare-metrics");
+  const metricButtons = meta.metrics.map((metric, i) => {
+    const button = element(doc, "button", "", metric === "js" ? "JS divergence" : metric === "tv" ? "TV distance" : metric);
+    button.type = "button";
+    button.title = meta.metric_names[i];
+    button.addEventListener("click", () => {
+      model.set("metric", metric);
+      model.save_changes();
+    });
+    metricBar.append(button);
+    return button;
+  });
   const layers = meta.layer_pairs.map(([a]) => a);
   const gridAxes = element(doc, "div", "attnviz-compare-labels",
     `rows: layers ${layers.join(", ")} (A's numbering), top to bottom; columns: heads 0 to ${meta.num_heads - 1}`);
-  gridBox.append(gridTitle, gridCanvas, gridAxes);
+  gridBox.append(metricBar, gridTitle, gridWrap, gridAxes);
   panel.append(diffBox, gridBox);
   root.append(row, panel);
   el.append(root);
@@ -141,6 +160,21 @@ export function renderComparison(model: AnyModelLike, el: HTMLElement, options?:
     gridCanvas.style.width = `${grid.cols * GRID_CELL}px`;
     gridCanvas.style.height = `${grid.rows * GRID_CELL}px`;
     gridTitle.textContent = `${meta.metric_names[metric]} per layer × head (max ${top.toPrecision(2)}); click to focus`;
+    metricButtons.forEach((button, i) => button.setAttribute("aria-pressed", String(i === metric)));
+    placeFocus();
+  };
+
+  /** Outline the focused head's cell (hidden for an aggregate or a layer not compared). */
+  const placeFocus = (): void => {
+    const head = model.get("head");
+    const position = meta.layer_pairs.findIndex(([a]) => a === Number(model.get("layer")));
+    const shown = typeof head === "number" && position >= 0;
+    focusBox.style.display = shown ? "block" : "none";
+    if (!shown) return;
+    focusBox.style.left = `${head * GRID_CELL}px`;
+    focusBox.style.top = `${position * GRID_CELL}px`;
+    focusBox.style.width = `${GRID_CELL}px`;
+    focusBox.style.height = `${GRID_CELL}px`;
   };
 
   const onGridClick = (event: MouseEvent): void => {
@@ -153,7 +187,10 @@ export function renderComparison(model: AnyModelLike, el: HTMLElement, options?:
     model.save_changes();
   };
 
-  const repaint = (): void => void paintDifference();
+  const repaint = (): void => {
+    placeFocus();
+    void paintDifference();
+  };
   const events: [string, () => void][] = [
     ["change:layer", repaint], ["change:head", repaint], ["change:a_data_version", repaint],
     ["change:b_data_version", repaint], ["change:metric", paintGrid], ["change:scores", paintGrid],

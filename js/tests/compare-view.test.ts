@@ -150,6 +150,13 @@ describe("the comparison view (happy-dom)", () => {
     expect(model.get("layer")).toBe(1);
     expect(model.get("head")).toBe(1);
     expect(model.saves).toBeGreaterThan(0);
+    const focus = host.querySelector(".attnviz-compare-focus") as HTMLElement;
+    expect([focus.style.left, focus.style.top, focus.style.display]).toEqual(["22px", "22px", "block"]);
+    const tv = [...host.querySelectorAll(".attnviz-compare-metrics button")].find((b) => b.textContent === "TV distance")!;
+    (tv as HTMLButtonElement).click();
+    expect(model.get("metric")).toBe("tv");
+    expect(tv.getAttribute("aria-pressed")).toBe("true");
+    expect(host.querySelector(".attnviz-compare-scores .attnviz-compare-title")!.textContent).toContain("total-variation");
   });
 
   it("is what the bundle's render draws for a comparison model", () => {
