@@ -1,19 +1,20 @@
-"""Fixtures of the real-JupyterLab browser tests (see ``lab_harness.py`` for the harness)."""
+"""Fixtures of the browser tests: a notebook run in JupyterLab or Notebook 7 (``lab_harness.py``),
+a marimo app (``marimo_harness.py``), and the small model the host tests show."""
 
 from __future__ import annotations
 
 import contextlib
 import importlib.metadata
-import importlib.util
 import json
 import shutil
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from . import lab_harness as harness
 
 REPO = Path(__file__).resolve().parents[2]
 BUNDLE = REPO / "attnviz_widget" / "static" / "widget.js"
@@ -28,21 +29,9 @@ FALLBACK_TEXT = "The acting was wonderful and the story was moving"
 HOST_TEXT = "i loved the acting and the plot but the ending was really quite boring"
 
 
-def load_harness() -> Any:
-    """``tests/browser/lab_harness.py``, loaded by path (the benchmark script shares it)."""
-    name = "attnviz_tests_jupyterlab_harness"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("lab_harness.py"))
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
 def missing_requirements(*extra: str) -> str | None:
     """Why a real-JupyterLab test (needing the ``extra`` packages too) cannot run here, or None."""
-    chromium = load_harness().CHROMIUM
+    chromium = harness.CHROMIUM
     if not chromium.exists():
         return f"{chromium} not found (apt-get install chromium)"
     if not BUNDLE.exists():
@@ -112,7 +101,6 @@ def notebook_session(
     """``root/name`` run top to bottom in a headless JupyterLab (``app="lab"``) or Notebook 7."""
     from playwright.sync_api import sync_playwright
 
-    harness = load_harness()
     lab = harness.JupyterLab.start(root, base_dir=base_dir, app=app)
     try:
         with sync_playwright() as playwright:
@@ -222,7 +210,7 @@ def marimo_session(request: pytest.FixtureRequest, host_model_dir: Path, tmp_pat
     args = {"model_dir": str(host_model_dir), "text": HOST_TEXT}
     base = tmp_path_factory.mktemp(f"marimo-{request.param}")
     with Marimo(MARIMO_APP, request.param, args, base).start() as server, sync_playwright() as playwright:
-        browser = load_harness().launch_chromium(playwright)
+        browser = harness.launch_chromium(playwright)
         try:
             page = browser.new_context(viewport={"width": 1400, "height": 1000}, device_scale_factor=1).new_page()
             problems: list[str] = []
