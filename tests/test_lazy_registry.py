@@ -293,3 +293,18 @@ def test_on_layer_reports_each_kept_layer_as_it_finishes(runs: dict) -> None:
     with torch.no_grad(), LazyCapture(model, layers=[1], on_layer=on_layer):
         model(**inputs, use_cache=False)
     assert seen == [("encoder_attentions", 1), ("decoder_attentions", 1), ("cross_attentions", 1)]
+
+
+def test_slabs_pack_copies_into_shared_aligned_buffers() -> None:
+    from attnviz_widget.lazy.storage import Slabs, detached
+
+    slabs = Slabs()
+    source = torch.randn(2, 4, 33, 8).transpose(2, 3)  # batch 2, not contiguous
+    first, second = detached(source, slabs), detached(source[1:], slabs)
+    assert torch.equal(first, source[0]) and torch.equal(second, source[1]) and first.is_contiguous()
+    assert first.untyped_storage().data_ptr() == second.untyped_storage().data_ptr()  # one buffer
+    assert second.data_ptr() % 64 == 0
+    big = torch.zeros(1, Slabs.SIZE // 4 // 4 + 1)
+    assert detached(big, slabs).untyped_storage().nbytes() == big[0].numel() * 4  # large: its own storage
+    many = [slabs.copy(torch.full((2**20,), float(i))) for i in range(20)]  # 80 MiB: a second buffer
+    assert all(bool((tensor == i).all()) for i, tensor in enumerate(many))

@@ -28,13 +28,14 @@ def eager_kernel(module: nn.Module) -> Callable[..., Any]:
 
 
 def flash_with_normalisers(module: nn.Module, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
-                            attention_mask: Any, record: LayerRecord, kwargs: dict[str, Any]) -> Any:
+                            attention_mask: Any, record: LayerRecord, kwargs: dict[str, Any],
+                            keep: Callable[[torch.Tensor], torch.Tensor] = torch.clone) -> Any:
     """sdpa's output through torch's CPU flash kernel, which also returns each row's log-sum-exp.
 
     Only where that kernel is what sdpa runs anyway and its log-sum-exp is eager's normaliser:
     float32 on the CPU, no mask tensor (causal or full), no bias, softcap, sinks or dropout.
     Then the normalisers come free with the forward and the thumbnail pass skips its exponentials.
-    Returns None when it does not apply.
+    ``keep`` copies the normalisers into long-lived storage. Returns None when it does not apply.
     """
     if (query.device.type != "cpu" or query.dtype != torch.float32 or attention_mask is not None
             or record.bias is not None or record.softcap is not None or record.sinks is not None
@@ -58,6 +59,6 @@ def flash_with_normalisers(module: nn.Module, query: torch.Tensor, key: torch.Te
             0.0, causal, scale=record.scaling)
         output[:, :, part] = out.transpose(1, 2)
         lse[part] = part_lse[0]
-    record.row_max = lse
-    record.row_sum = torch.ones_like(lse)
+    record.row_max = keep(lse)
+    record.row_sum = keep(torch.ones_like(lse))
     return output, None

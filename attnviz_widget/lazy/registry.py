@@ -29,6 +29,7 @@ from .compute import DEFAULT_BLOCK_BYTES
 from .kernels import eager_kernel, flash_with_normalisers
 from .records import LayerRecord
 from .stack import LazyStack
+from .storage import Slabs, detached
 
 NAMES = {"sdpa": "attnviz_lazy_sdpa", "eager": "attnviz_lazy_eager"}
 _ACTIVE: list[_Recorder] = []
@@ -55,14 +56,6 @@ def lazy_supported(model: Any) -> str | None:
     return f"{type(model).__name__}'s attention does not go through transformers' attention registry"
 
 
-def _detached(tensor: torch.Tensor) -> torch.Tensor:
-    """Batch item 0, in a storage of its own (so the rest of the batch or a fused buffer is freed)."""
-    item = tensor[0].detach()
-    if not item.is_contiguous() or item.untyped_storage().nbytes() > item.numel() * item.element_size():
-        item = item.clone(memory_format=torch.contiguous_format)
-    return item
-
-
 class _Recorder:
     """Per-forward state: masks by tensor identity, records by stack and layer."""
 
@@ -80,6 +73,7 @@ class _Recorder:
         self.calls: dict[str, int] = {}
         self.records: dict[str, dict[int, LayerRecord]] = {}
         self.on_layer: Callable[[str, int, LayerRecord], None] | None = None
+        self.slabs = Slabs()
         self._where: dict[int, tuple[str, int]] = {}
 
     def finished(self, record: LayerRecord) -> None:
@@ -120,7 +114,7 @@ class _Recorder:
             return None
         known = self.biases.get(id(bias))
         if known is None or known[0] is not bias:
-            kept = None if not bool(torch.count_nonzero(bias)) else _detached(bias.expand(1, *bias.shape[1:]))
+            kept = None if not bool(torch.count_nonzero(bias)) else detached(bias.expand(1, *bias.shape[1:]))
             known = (bias, kept)
             self.biases[id(bias)] = known
         return known[1]
@@ -136,8 +130,8 @@ class _Recorder:
         scaling = kwargs.get("scaling")
         sinks = kwargs.get("s_aux")
         record = self.records.setdefault(stack, {})[layer] = LayerRecord(
-            query=_detached(query),
-            key=_detached(key),
+            query=detached(query, self.slabs),
+            key=detached(key, self.slabs),
             scaling=float(query.shape[-1] ** -0.5 if scaling is None else scaling),
             mask=self._mask(module, mask, int(query.shape[2]), kwargs),
             bias=self._bias(kwargs.get("position_bias")),
@@ -202,8 +196,9 @@ def _attention(kernel: str) -> Callable[..., Any]:
         recorder = next((active for active in reversed(_ACTIVE) if active.owns(module)), None)
         record = None if recorder is None else recorder.record(module, query, key, attention_mask, kwargs)
         result = None
-        if record is not None and kernel == "sdpa":
-            result = flash_with_normalisers(module, query, key, value, attention_mask, record, kwargs)
+        if recorder is not None and record is not None and kernel == "sdpa":
+            result = flash_with_normalisers(module, query, key, value, attention_mask, record, kwargs,
+                                            keep=recorder.slabs.copy)
         if result is None and kernel == "eager":
             result = eager_kernel(module)(module, query, key, value, attention_mask, **kwargs)
         elif result is None:
