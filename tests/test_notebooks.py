@@ -245,6 +245,9 @@ def check_compare(notebook: Any) -> None:
     assert "alignment: [CLS] the movie was [+not] good [SEP]" in out
     assert "'the movie was good' -> positive" in out and "'the movie was not good' -> negative" in out
     assert re.search(r"^  \+not +JS nan", out, flags=re.MULTILINE), "the gap row should have no score"
+    states = [model["state"] for model in widget_states(notebook).values()
+              if model["state"].get("view_kind") == "comparison"]
+    assert len(states) == 1 and states[0]["compare_meta"]["names"] == ["A (good)", "B (not good)"]
 
 
 def check_head_statistics(notebook: Any) -> None:
