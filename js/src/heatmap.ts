@@ -262,14 +262,9 @@ export class HeatmapView {
     this.theme = themeOf(this.canvas);
     const ctx = sizeCanvas(this.canvas, layout.width, layout.height, pixelRatioOf(this.canvas));
     if (ctx) paintHeatmap(ctx, layout, content, raster, this.theme, this.view);
-    const picture = raster.picture;
-    if (picture instanceof TiledPicture) {
-      // tile traffic, for automation and tests
-      const { requested, cancelled, pending } = picture.tiles;
-      this.canvas.dataset.tiles = JSON.stringify({ pool: picture.pool, requested, cancelled, pending });
-    } else {
-      delete this.canvas.dataset.tiles;
-    }
+    // tile traffic, for automation and tests
+    if (raster.picture instanceof TiledPicture) this.canvas.dataset.tiles = raster.picture.traffic;
+    else delete this.canvas.dataset.tiles;
     this.paintOverlay();
   }
 

@@ -86,6 +86,12 @@ export class TiledPicture implements Picture {
     this.pool = source.base.pool;
   }
 
+  /** Tile traffic as JSON: the pooling drawn, requests sent, cancelled and pending. */
+  get traffic(): string {
+    const { requested, cancelled, pending } = this.store;
+    return JSON.stringify({ pool: this.pool, requested, cancelled, pending });
+  }
+
   /** The store (kept when only the colours change). */
   get tiles(): TileStore {
     return this.store;

@@ -136,7 +136,7 @@ export class TokenView {
       span.hidden = this.hideSpecial && row.special[index] === true;
       row.spans.push(span);
     }
-    const caption = row.label ? [labelSpan(doc, row.label)] : [];
+    const caption = row.label ? [Object.assign(doc.createElement("span"), { className: "attnviz-token-row-label", textContent: row.label })] : [];
     row.el.replaceChildren(...caption, ...row.spans);
     row.have = new Uint8Array(row.spans.length);
     row.want = new Uint8Array(row.spans.length);
@@ -345,11 +345,4 @@ export class TokenView {
     const token = this.tokenAt(event);
     if (token) this.callbacks.click(token.index, token.axis);
   }
-}
-
-function labelSpan(doc: Document, text: string): HTMLSpanElement {
-  const caption = doc.createElement("span");
-  caption.className = "attnviz-token-row-label";
-  caption.textContent = text;
-  return caption;
 }
