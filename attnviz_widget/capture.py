@@ -15,7 +15,7 @@ returns in ``outputs.attentions`` (and ``encoder_attentions``, ``decoder_attenti
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -180,6 +180,11 @@ class HostStack:
         torch.from_numpy(self._array[self._slots[layer]]).copy_(weights.detach()[0])
         self._filled.add(layer)
 
+    def filled(self, layer: int) -> np.ndarray:
+        """float32 ``(heads, query, key)``: the host copy of ``layer`` (after :meth:`put`)."""
+        assert self._array is not None and layer in self._filled
+        return self._array[self._slots[layer]]
+
     def result(self) -> tuple[np.ndarray, tuple[int, ...]] | None:
         """float32 ``(layers, heads, query, key)`` and the layer indices it holds, or None if empty."""
         if self._array is None:
@@ -201,10 +206,16 @@ class LayerCapture:
     Args:
         sites: where each layer's weights appear (see :func:`find_capture_sites`).
         wanted: layer indices to keep in every stack (None keeps every layer).
+        on_layer: called as ``on_layer(stack, layer, weights)`` as soon as each kept layer's
+            float32 ``(heads, query, key)`` host copy is in (for progressive display; read-only use).
     """
 
-    def __init__(self, sites: list[CaptureSite], wanted: Iterable[int] | None = None) -> None:
+    def __init__(
+        self, sites: list[CaptureSite], wanted: Iterable[int] | None = None,
+        on_layer: Callable[[str, int, np.ndarray], None] | None = None,
+    ) -> None:
         self.sites = sites
+        self.on_layer = on_layer
         keep = None if wanted is None else set(wanted)
         self.stacks: dict[str, HostStack] = {}
         for stack in dict.fromkeys(site.stack for site in sites):
@@ -238,6 +249,8 @@ class LayerCapture:
             weights = output if site.index is None else output[site.index]
             if stack.wants(site.layer):
                 stack.put(site.layer, weights)
+                if self.on_layer is not None:
+                    self.on_layer(site.stack, site.layer, stack.filled(site.layer))
             if site.index is None or not isinstance(output, tuple):
                 return None
             # Hand the model an empty placeholder so the device copy is freed now.

@@ -14,6 +14,7 @@ The two methods the specification (``SPECIFICATION.md``) names as extension poin
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -22,7 +23,7 @@ import torch
 from torch import nn
 
 from .backends import Backend, Captured, EncodedText, HuggingFaceBackend, ModelFacts, TorchModuleBackend, assemble
-from .backends.base import CROSS, DECODER, ENCODER, SELF
+from .backends.base import CROSS, DECODER, ENCODER, SELF, LayerCallback
 from .backends.huggingface import is_huggingface
 from .backends.store import DEFAULT_MEMORY_BUDGET, Store, choose_store
 from .data import AttentionData, describe_range
@@ -30,6 +31,15 @@ from .errors import InputError, ModelLoadError
 from .inputs import DEFAULT_MODEL_DIR, check_text, normalise_layers
 
 ModelSource = str | os.PathLike[str] | nn.Module | Backend
+
+
+def accepts_keyword(function: Any, name: str) -> bool:
+    """Whether ``function`` takes a keyword argument ``name`` (by name or through ``**kwargs``)."""
+    try:
+        parameters = inspect.signature(function).parameters
+    except (TypeError, ValueError):
+        return False
+    return name in parameters or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
 
 
 def is_backend(value: Any) -> bool:
@@ -123,6 +133,7 @@ class AttentionExtractor:
         target: str | None = None,
         store: Store = "auto",
         memory_budget: int | None = DEFAULT_MEMORY_BUDGET,
+        on_layer: LayerCallback | None = None,
     ) -> AttentionData:
         """The attention weights the model used on ``text``.
 
@@ -142,6 +153,10 @@ class AttentionExtractor:
                 fits in ``memory_budget`` and lazy beyond it.
             memory_budget: the largest dense array, in bytes (default 2 GiB; None: no limit).
                 A dense extraction beyond it is refused with a one-line error, never attempted.
+            on_layer: called as ``on_layer(stack, layer, weights_or_record)`` while the forward
+                runs, once per kept layer as it finishes (progressive display; see
+                :data:`~attnviz_widget.backends.base.LayerCallback`). Backends whose ``forward``
+                takes no ``on_layer`` keyword never call it.
 
         Returns:
             :class:`AttentionData` with float32 ``(layers, heads, query, key)`` weights (lazy:
@@ -156,17 +171,22 @@ class AttentionExtractor:
         if wanted is not None:
             self._check_layers(wanted)
         backend = choose_store(self.backend, encoded, wanted, store, memory_budget)
-        captured = self._extract_attention(encoded, wanted, backend)
+        captured = self._extract_attention(encoded, wanted, backend, on_layer=on_layer)
         return assemble(text, encoded, captured, self.facts())
 
     # -- extension point: one forward pass ---------------------------------------------
 
     def _extract_attention(
-        self, encoded: EncodedText, layers: Sequence[int] | None, backend: Backend | None = None
+        self, encoded: EncodedText, layers: Sequence[int] | None, backend: Backend | None = None,
+        on_layer: LayerCallback | None = None,
     ) -> Captured:
         """One forward pass keeping ``layers`` (None: all) of every stack, by ``backend``
-        (the extractor's own, or the lazy one that :func:`choose_store` picked)."""
-        return (backend or self.backend).forward(encoded, layers)
+        (the extractor's own, or the lazy one that :func:`choose_store` picked); ``on_layer`` is
+        passed on only to a backend whose ``forward`` accepts it."""
+        chosen = backend or self.backend
+        if on_layer is not None and accepts_keyword(chosen.forward, "on_layer"):
+            return chosen.forward(encoded, layers, on_layer=on_layer)  # type: ignore[call-arg]
+        return chosen.forward(encoded, layers)
 
     def _check_layers(self, layers: Sequence[int]) -> None:
         facts = self.facts()

@@ -59,12 +59,28 @@ class Served:
             if cached is not None:
                 self._layers.move_to_end(layer)
                 return cached
-        encoded = float16_bytes(self.view.attentions[self.view.position_of_layer(layer)])
+        position = self.view.position_of_layer(layer)
+        problem = layer_problem(self.view)
+        if problem is not None:
+            raise InputError(problem)
+        encoded = float16_bytes(self.view.attentions[position])
         with self._lock:
             self._layers[layer] = encoded
             while len(self._layers) > LAYER_CACHE_SIZE:
                 self._layers.popitem(last=False)
         return encoded
+
+
+def layer_problem(view: AttentionData) -> str | None:
+    """Why a whole layer is not sent, or None: weights computed on demand past the memory budget
+    (every head's ``T × T`` matrix at once); the frontend reads such data through tiles."""
+    attentions = view.attentions
+    if view.is_lazy and attentions.nbytes > attentions.memory_budget:
+        return (
+            f"whole layers of {len(view.queries):,} × {len(view.keys):,} weights computed on demand are not sent "
+            "(over the memory budget); ask for tiles or rows"
+        )
+    return None
 
 
 HANDLERS: dict[str, Handler] = {}

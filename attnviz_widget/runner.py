@@ -84,6 +84,7 @@ class ExtractionRunner(Generic[T]):
         self._lock = lock
         self._wake = threading.Condition(lock)
         self._generation = 0
+        self._running = 0
         self._queued: tuple[int, str, Future[T | None]] | None = None
         self._pending: Future[T | None] | None = None
         self._thread: threading.Thread | None = None
@@ -93,6 +94,15 @@ class ExtractionRunner(Generic[T]):
     def pending(self) -> Future[T | None] | None:
         """The future of the newest text while it is queued or running, else None."""
         return self._pending
+
+    @property
+    def running(self) -> int:
+        """The generation of the text being run; read it from inside ``work`` (its own thread)."""
+        return self._running
+
+    def is_current(self, generation: int) -> bool:
+        """Whether ``generation`` is still the newest text (no newer submit, no cancel since)."""
+        return generation == self._generation
 
     @property
     def busy(self) -> bool:
@@ -173,6 +183,7 @@ class ExtractionRunner(Generic[T]):
                 self._run(generation, text, future)
 
     def _run(self, generation: int, text: str, future: Future[T | None]) -> None:
+        self._running = generation
         try:
             result = self._work(text)
             with self._lock:

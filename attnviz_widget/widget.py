@@ -23,12 +23,13 @@ from .display import OneViewPerCell
 from .errors import AttnvizError, InputError
 from .html_export import BUNDLE
 from .prepare import rollout_problem
+from .progressive import ProgressiveOverview, kept_layers, landing_section
 from .protocol import Served, answer
 from .runner import OUT_OF_MEMORY_HINT, ExtractionRunner, add_note, describe_failure, is_out_of_memory
 from .traits import HEAD_AGGREGATES, DataTraits, ViewState, fit_selection
 from .wire import build_view, float16_bytes
 
-EXTRACT_OPTIONS = ("layers", "max_length", "truncation", "target", "trust_remote_code")
+EXTRACT_OPTIONS = ("layers", "max_length", "truncation", "target", "trust_remote_code", "store", "memory_budget")
 
 
 def _bundle() -> str | Path:
@@ -53,7 +54,9 @@ class AttentionWidget(OneViewPerCell, anywidget.AnyWidget, DataTraits, ViewState
         **options: initial values of the user-state traits of
             :class:`~attnviz_widget.traits.ViewState` (``layer``, ``head``,
             ``color_scale``, ...) and extraction options (``layers``, ``max_length``,
-            ``truncation``, ``target``, ``trust_remote_code``). Unknown names raise
+            ``truncation``, ``target``, ``trust_remote_code``, ``store``, ``memory_budget``:
+            see :meth:`AttentionExtractor.extract <attnviz_widget.extractor.AttentionExtractor.extract>`;
+            long inputs are kept lazily and drawn from tiles). Unknown names raise
             :class:`TypeError`.
 
     Example::
@@ -94,7 +97,7 @@ class AttentionWidget(OneViewPerCell, anywidget.AnyWidget, DataTraits, ViewState
         """Bytes of attention values sent so far: ``first_matrix`` of each data set and every reply
         (the overview not counted)."""
         self._extractor = None
-        self._runner: ExtractionRunner[AttentionData] | None = None
+        self._runner: ExtractionRunner[tuple[AttentionData, ProgressiveOverview]] | None = None
         if model is not None:
             from .extractor import AttentionExtractor
 
@@ -199,15 +202,28 @@ class AttentionWidget(OneViewPerCell, anywidget.AnyWidget, DataTraits, ViewState
             self.error = ""
             self.status = "loading"
 
-    def _run_model(self, text: str) -> AttentionData:
-        """Runs on the worker thread."""
-        assert self._extractor is not None
-        return self._extractor.extract(text, **self._extract_options)
+    def _run_model(self, text: str) -> tuple[AttentionData, ProgressiveOverview]:
+        """Runs on the worker thread; each layer's thumbnails go to the browser as it finishes."""
+        assert self._extractor is not None and self._runner is not None
+        runner, generation, facts = self._runner, self._runner.running, self._extractor.facts()
+        section = landing_section(facts, self.section)
+        progressive = ProgressiveOverview(
+            self._send_progress, extraction=generation, section=section,
+            layer_indices=kept_layers(facts, self._extract_options.get("layers"), section),
+            is_current=lambda: runner.is_current(generation),
+        )
+        data = self._extractor.extract(text, on_layer=progressive, **self._extract_options)
+        return data, progressive
 
-    def _land(self, data: AttentionData) -> None:
+    def _send_progress(self, message: dict[str, Any], buffers: list[bytes]) -> None:
+        """One progressive message (worker thread); the overview's bytes are not counted."""
+        self.send(message, buffers)
+
+    def _land(self, result: tuple[AttentionData, ProgressiveOverview]) -> None:
         """The newest text's data (called holding the lock)."""
+        data, progressive = result
         self._failure = None
-        self.set_data(data)
+        self._set_data(data, progressive)
 
     def _fail(self, error: BaseException) -> None:
         """The newest text failed (called holding the lock): any exception ends the loading state."""
@@ -224,10 +240,13 @@ class AttentionWidget(OneViewPerCell, anywidget.AnyWidget, DataTraits, ViewState
         """Show ``data``; the section and layer are kept when they still exist."""
         if not isinstance(data, AttentionData):
             raise InputError(f"set_data needs AttentionData, got {type(data).__name__}")
+        self._set_data(data, None)
+
+    def _set_data(self, data: AttentionData, progressive: ProgressiveOverview | None) -> None:
         with self._lock:
             self._data = data
             section = self.section if self.section in data.sections else next(iter(data.sections))
-            self._load_section(section)
+            self._load_section(section, progressive)
             self.section = section  # the observer sees the section loaded and does nothing
 
     @traitlets.observe("section")
@@ -248,13 +267,18 @@ class AttentionWidget(OneViewPerCell, anywidget.AnyWidget, DataTraits, ViewState
             raise traitlets.TraitError(f"section {value!r} does not exist; choose from {', '.join(data.sections)}")
         return value
 
-    def _load_section(self, section: str) -> None:
-        """Send stack ``section`` of the data (called holding the lock)."""
+    def _load_section(self, section: str, progressive: ProgressiveOverview | None = None) -> None:
+        """Send stack ``section`` of the data (called holding the lock); ``progressive``: the
+        thumbnails pooled while the forward ran, reused for the overview."""
         assert self._data is not None
-        payload = build_view(self._data, section)
+        part = self._data.part(section)
+        precomputed = None if progressive is None else progressive.collected(
+            section, part.layer_indices, len(part.queries), len(part.keys))
+        payload = build_view(self._data, section, precomputed)
         view = payload.view
         layer, head = fit_selection(view, payload.rollout is not None, self.layer, self.head)
-        first_matrix = float16_bytes(view.matrix(layer, head))  # the one definition of the focused matrix
+        # the one definition of the focused matrix; none when the frontend draws from tiles
+        first_matrix = b"" if payload.traits["meta"]["tiled"] else float16_bytes(view.matrix(layer, head))
         self._view = view
         self._view_section = section
         self._served = Served(view, self.data_version + 1, payload.rollout)
@@ -264,7 +288,7 @@ class AttentionWidget(OneViewPerCell, anywidget.AnyWidget, DataTraits, ViewState
             self.layer = layer
             self.head = head
             self.first_matrix = first_matrix
-            self.first_matrix_of = {"layer": layer, "head": head}
+            self.first_matrix_of = {"layer": layer, "head": head} if first_matrix else {}
             self.bytes_sent += len(first_matrix)
             if self.selected_token is not None and self.selected_token >= len(view.queries):
                 self.selected_token = None

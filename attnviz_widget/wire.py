@@ -16,13 +16,18 @@ from typing import Any
 
 import numpy as np
 
-from .aggregates import head_mean, rollout_problem
+from .aggregates import rollout_problem
 from .data import AttentionData
 from .pooling import THUMBNAIL_SIZE, block_edges, max_pool  # noqa: F401  (the overview's block edges, re-exported)
+from .progressive import Precomputed, quantise
 from .vocabulary import AGGREGATES, frontend_vocabulary
 
 #: Aggregate columns that follow the heads in the overview, in order (the vocabulary's table).
 OVERVIEW_AGGREGATES = AGGREGATES
+
+#: Past this many query × key cells the focused heatmap is drawn from tiles (``meta.tiled``):
+#: a full-resolution float16 matrix of 1024² cells is 2 MB, a layer of 12 heads 24 MB.
+TILED_FROM_CELLS = 1024 * 1024
 
 
 def float16_bytes(values: np.ndarray) -> bytes:
@@ -57,23 +62,55 @@ class Overview:
         return [int(n) for n in self.pixels.shape]
 
 
-def build_overview(data: AttentionData, rollout: np.ndarray | None, size: int = THUMBNAIL_SIZE) -> Overview:
-    """The overview of ``data`` (padding already removed); rollout column all zero when undefined.
+def build_overview(
+    data: AttentionData, rollout: np.ndarray | None, size: int = THUMBNAIL_SIZE, precomputed: Precomputed | None = None
+) -> Overview:
+    """The overview of ``data`` (padding already removed). Never holds a ``(layers, heads, T, T)``
+    array for lazy data: heads come from ``data.thumbnails`` (or ``precomputed``, pooled while the
+    forward ran), max is their max (exact: the max over heads commutes with max-pooling), the
+    mean is pooled layer by layer where :func:`mean_problem` allows, and a column without data
+    (mean past the memory budget, rollout where undefined) is all zero.
 
     Columns: the heads, then one per aggregate in :data:`OVERVIEW_AGGREGATES` order.
     """
-    heads = max_pool(data.attentions, size)  # (layers, heads, tq, tk)
-    mean = max_pool(head_mean(data.attentions), size)[:, None]
+    usable = precomputed is not None and precomputed.size == size and precomputed.heads.shape[:2] == (
+        data.num_layers, data.num_heads)
+    heads = precomputed.heads if usable else data.thumbnails(size)  # type: ignore[union-attr]
+    zero = np.zeros((data.num_layers, 1, *heads.shape[2:]), dtype=np.float32)
+    if usable and precomputed.means is not None:  # type: ignore[union-attr]
+        mean = precomputed.means[:, None]  # type: ignore[union-attr]
+    elif mean_problem(data) is None:
+        mean = np.stack([max_pool(data.matrix(layer, "mean"), size) for layer in data.layer_indices])[:, None]
+    else:
+        mean = zero
     aggregates = {
         "mean": mean,
-        "max": heads.max(axis=1, keepdims=True),  # the max over heads commutes with max-pooling
-        "rollout": np.zeros_like(mean) if rollout is None else max_pool(rollout, size)[:, None],
+        "max": heads.max(axis=1, keepdims=True),
+        "rollout": zero if rollout is None else max_pool(rollout, size)[:, None],
     }
-    pooled = np.concatenate([heads, *(aggregates[name] for name in OVERVIEW_AGGREGATES)], axis=1)
-    scale = pooled.max(axis=(-2, -1)).astype(np.float32)
-    safe = np.where(scale > 0, scale, 1.0)[..., None, None]
-    pixels = np.rint(np.clip(pooled / safe, 0.0, 1.0) * 255).astype(np.uint8)
+    pixels, scale = quantise(np.concatenate([heads, *(aggregates[name] for name in OVERVIEW_AGGREGATES)], axis=1))
     return Overview(pixels=pixels, scale=scale)
+
+
+def mean_problem(data: AttentionData) -> str | None:
+    """Why the overview's mean column is left empty, or None where it is drawn. The mean of a
+    block is not the mean of the heads' block maxima, so its thumbnail needs a second pass over
+    every weight of every head: done for stored weights and lazy data within the memory budget,
+    skipped beyond it (the mean heatmap itself still comes exactly from tiles)."""
+    attentions = data.attentions
+    if data.is_lazy and attentions.nbytes > attentions.memory_budget:
+        return (
+            f"the mean over heads is not pooled into the overview at {len(data.queries):,} tokens (a second pass "
+            "over every weight); focus it to see it, computed exactly on demand"
+        )
+    return None
+
+
+def is_tiled(data: AttentionData) -> bool:
+    """Whether the frontend draws the focused heatmap from ``tile`` requests (``meta.tiled``):
+    weights computed on demand, or more than :data:`TILED_FROM_CELLS` cells. Then no
+    full-resolution matrix is sent with the data and ``layer``/``rollout`` requests are not made."""
+    return bool(data.is_lazy) or len(data.queries) * len(data.keys) > TILED_FROM_CELLS
 
 
 def meta_for(data: AttentionData, sections: list[str]) -> dict[str, Any]:
@@ -94,6 +131,10 @@ def meta_for(data: AttentionData, sections: list[str]) -> dict[str, Any]:
         "has_rollout": problem is None,
         "rollout_problem": problem,
         "vocabulary": frontend_vocabulary(),
+        # the frontend draws the heatmap from `tile` requests (lazy data, or a long input)
+        "tiled": is_tiled(data),
+        # aggregate columns of the overview left empty, and why (rollout's is rollout_problem)
+        "thumbnail_problems": {} if mean_problem(data) is None else {"mean": mean_problem(data)},
         "model": None if data.model is None else data.model.to_dict(),
         "text": data.text,
     }
@@ -125,11 +166,12 @@ class ViewPayload:
     rollout: np.ndarray | None
 
 
-def build_view(data: AttentionData, section: str) -> ViewPayload:
-    """The payload for stack ``section`` of ``data`` (see :attr:`AttentionData.sections`)."""
+def build_view(data: AttentionData, section: str, precomputed: Precomputed | None = None) -> ViewPayload:
+    """The payload for stack ``section`` of ``data`` (see :attr:`AttentionData.sections`);
+    ``precomputed``: that stack's thumbnails pooled while the forward ran (progressive paint)."""
     view = data.part(section).without_padding()
     rollout = rollout_or_none(view)
-    overview = build_overview(view, rollout)
+    overview = build_overview(view, rollout, precomputed=precomputed if view is data.part(section) else None)
     traits = {
         "tokens": list(view.queries.display),
         "key_tokens": list(view.keys.display),

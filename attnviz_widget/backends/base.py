@@ -16,7 +16,7 @@ needs only a class with these three methods and a ``device`` (see the README).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -24,6 +24,13 @@ import numpy as np
 
 #: The stack names of :attr:`Captured.stacks`, as Hugging Face names its output fields.
 SELF, ENCODER, DECODER, CROSS = "attentions", "encoder_attentions", "decoder_attentions", "cross_attentions"
+
+
+#: ``on_layer(stack, layer, what)``: a kept layer has run. ``what`` is its float32 ``(heads, query,
+#: key)`` weights (dense backends) or its :class:`~attnviz_widget.lazy.records.LayerRecord` (lazy);
+#: :mod:`attnviz_widget.progressive` turns either into thumbnails. Optional: backends whose
+#: ``forward`` takes an ``on_layer`` keyword call it; the protocol below does not require it.
+LayerCallback = Callable[[str, int, Any], None]
 
 
 @dataclass

@@ -24,7 +24,7 @@ from ..capture import CaptureSite, LayerCapture, eager_attention, find_capture_s
 from ..devices import resolve_device
 from ..errors import InputError
 from ..loading import check_model_source, config_has_labels, load_model, load_tokenizer
-from .base import CROSS, DECODER, ENCODER, SELF, Captured, EncodedText, ModelFacts
+from .base import CROSS, DECODER, ENCODER, SELF, Captured, EncodedText, LayerCallback, ModelFacts
 from .tokenize import input_limit, model_limit, readable_tokens, special_flags, tokenize
 
 _OFFSET_POSITIONS = ("roberta", "xlm-roberta", "camembert", "longformer")
@@ -233,7 +233,12 @@ class HuggingFaceBackend:
 
     # -- the forward pass --------------------------------------------------------------
 
-    def forward(self, encoded: EncodedText, layers: Sequence[int] | None) -> Captured:
+    def forward(
+        self, encoded: EncodedText, layers: Sequence[int] | None, on_layer: LayerCallback | None = None
+    ) -> Captured:
+        """One forward pass keeping ``layers`` (None: all); ``on_layer(stack, layer, weights)``, if
+        given, gets each kept layer's float32 ``(heads, query, key)`` as soon as it is on the host
+        (not with the rare models whose weights are only found in the outputs)."""
         wanted = None if layers is None else set(layers)
         with torch.inference_mode(), eval_mode(self.model), eager_attention(self.model):
             sites = self._ensure_sites()
@@ -247,7 +252,7 @@ class HuggingFaceBackend:
                         weights = getattr(outputs, name)
                         stacks[name] = (np.stack([to_numpy(weights[i]) for i in kept]), tuple(kept))
             else:
-                capture = LayerCapture(sites, wanted=wanted)
+                capture = LayerCapture(sites, wanted=wanted, on_layer=on_layer)
                 with capture.hooks(self.model):
                     outputs = self.model(**encoded.inputs, output_attentions=True)
                 stacks = capture.captured

@@ -14,7 +14,7 @@ import torch
 
 from ..lazy import DEFAULT_BLOCK_BYTES, LazyCapture, lazy_supported
 from ..lazy.attentions import DEFAULT_MEMORY_BUDGET, LazyAttentions
-from .base import Captured, EncodedText, ModelFacts
+from .base import Captured, EncodedText, LayerCallback, ModelFacts
 from .huggingface import HuggingFaceBackend, eval_mode
 
 
@@ -49,10 +49,14 @@ class LazyBackend:
     def encode(self, text: str, **options: object) -> EncodedText:
         return self.base.encode(text, **options)  # type: ignore[arg-type]
 
-    def forward(self, encoded: EncodedText, layers: Sequence[int] | None) -> Captured:
+    def forward(
+        self, encoded: EncodedText, layers: Sequence[int] | None, on_layer: LayerCallback | None = None
+    ) -> Captured:
+        """One forward pass recording ``layers`` (None: all); ``on_layer(stack, layer, record)``, if
+        given, gets each kept layer's :class:`~attnviz_widget.lazy.records.LayerRecord` as it finishes."""
         model = self.base.model
         with torch.inference_mode(), eval_mode(model):
-            with LazyCapture(model, layers, block_bytes=self.block_bytes) as capture:
+            with LazyCapture(model, layers, block_bytes=self.block_bytes, on_layer=on_layer) as capture:
                 outputs = model(**encoded.inputs)
             stacks = {
                 name: (LazyAttentions(stack, memory_budget=self.memory_budget), stack.layer_indices)
