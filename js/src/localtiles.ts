@@ -39,14 +39,17 @@ export function pooledMaxHalves(stack: HalfStack, slices: readonly number[], blo
   const [rows, cols] = pooledShape(block);
   const out = new Uint16Array(rows * cols);
   const { q0, q1, k0, k1, pool } = block;
+  const column = new Int32Array(k1 - k0); // pooled column of each key, computed once
+  for (let k = k0; k < k1; k++) column[k - k0] = ((k - k0) / pool) | 0;
+  const { halves } = stack;
   for (const slice of slices) {
     const base = slice * stack.rows * stack.cols;
     for (let q = q0; q < q1; q++) {
-      const outRow = ((q - q0) / pool) | 0;
-      const src = base + q * stack.cols;
-      for (let k = k0; k < k1; k++) {
-        const o = outRow * cols + (((k - k0) / pool) | 0);
-        const v = stack.halves[src + k];
+      const outRow = (((q - q0) / pool) | 0) * cols;
+      const src = base + q * stack.cols + k0;
+      for (let k = 0; k < k1 - k0; k++) {
+        const o = outRow + column[k];
+        const v = halves[src + k];
         if (v > out[o] && v < 0x7c00) out[o] = v; // non-negative finite halves order as their bits
       }
     }
