@@ -77,3 +77,40 @@ def test_a_tile_too_big_for_one_reply_is_refused(random_attention) -> None:
     # the size check comes first, so no huge matrix is needed to trip it
     reply, _ = ask(served, what="tile", layer=0, head=0, q0=0, q1=side, k0=0, k1=side, pool=1)
     assert reply["type"] == "error" and "pool more" in reply["message"]
+
+
+@pytest.mark.slow  # builds a tiny model and runs it twice
+def test_lazy_data_is_tiled_and_serves_the_same_tiles_as_dense(tmp_path) -> None:
+    from attnviz_widget.extractor import AttentionExtractor
+    from attnviz_widget.wire import build_view
+    from tests.tiny_models import BUILDERS
+
+    extractor = AttentionExtractor(BUILDERS["bert"](tmp_path / "bert"), device="cpu")
+    text = "the movie was not bad at all, and the actors were great"
+    replies = {}
+    for store in ("dense", "lazy"):
+        payload = build_view(extractor.extract(text, store=store), "self")
+        assert payload.traits["meta"]["tiled"] is (store == "lazy")
+        served = Served(payload.view, version=1, rollout=payload.rollout)
+        n = len(payload.view.queries)
+        tile = answer(
+            served,
+            {
+                "id": "t",
+                "version": 1,
+                "what": "tile",
+                "layer": 1,
+                "head": 1,
+                "q0": 1,
+                "q1": n,
+                "k0": 0,
+                "k1": n - 2,
+                "pool": 3,
+            },
+        )
+        row = answer(served, {"id": "r", "version": 1, "what": "row", "layer": 0, "head": "max", "query": 2})
+        replies[store] = (tile, row)
+    for (dense_reply, dense_payload), (lazy_reply, lazy_payload) in zip(replies["dense"], replies["lazy"]):
+        assert dense_reply == lazy_reply and dense_reply["type"] in ("tile", "row")
+        shape = dense_reply["shape"]
+        np.testing.assert_allclose(half(lazy_payload, shape), half(dense_payload, shape), atol=2e-3)

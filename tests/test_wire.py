@@ -76,6 +76,7 @@ def test_meta_carries_the_vocabulary_and_why_rollout_is_undefined(random_attenti
     assert full["vocabulary"]["aggregates"][0]["title"].format(layer=2) == "layer 2, mean over heads"
     assert full["vocabulary"]["color_scales"] == list(vocabulary.COLOR_SCALES)
     assert full["vocabulary"]["special_token_pattern"] == vocabulary.SPECIAL_TOKEN_PATTERN
+    assert full["tiled"] is False  # dense weights: the frontend loads layers (tiles past 1024^2 cells)
     partial = random_attention(layers=3, heads=2, seq=4).select_layers([1, 2])
     meta = meta_for(partial, ["self"])
     assert meta["has_rollout"] is False
