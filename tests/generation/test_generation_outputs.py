@@ -64,7 +64,8 @@ def test_a_generation_that_does_not_fit_is_a_format_error(gpt2_data, tmp_path: P
     document = json.loads(path.read_text(encoding="utf-8"))
     document["generation"]["prompt_tokens"] = 99
     path.write_text(json.dumps(document), encoding="utf-8")
-    with pytest.raises(FormatError, match=r"generation does not fit the attention: the axis has 10 tokens but the generation spans 104"):
+    message = r"generation does not fit the attention: the axis has 10 tokens but the generation spans 104"
+    with pytest.raises(FormatError, match=message):
         read_attention_file(path)
     document["generation"]["steps"][0]["probability"] = "high"
     path.write_text(json.dumps(document), encoding="utf-8")
