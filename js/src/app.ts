@@ -15,6 +15,7 @@ import { Renderer } from "./render";
 import {
   NO_FOCUS,
   NO_ROW,
+  addLayer,
   fitView,
   focusKey,
   hasData,
@@ -54,7 +55,14 @@ export class App {
     this.root = this.dom.root;
     this.renderer = new Renderer(this.dom, adapter);
     adapter.onData(() => this.loadData());
-    adapter.onStatus(() => this.setState({ status: adapter.readStatus() }));
+    adapter.onStatus(() => {
+      const status = adapter.readStatus();
+      const starts = status.status === "loading" && this.state.status.status !== "loading";
+      this.setState({ status, ...(starts ? { progress: null } : {}) }); // a new run paints anew
+    });
+    adapter.onOverviewLayer((layer) => {
+      if (this.state.status.status === "loading") this.setState({ progress: addLayer(this.state.progress, layer) });
+    });
     adapter.onView((patch) => this.update(patch, false), () => this.state.data.meta);
     const data = adapter.readData();
     this.state = {
@@ -65,6 +73,7 @@ export class App {
       hoverKey: null,
       exportError: null,
       row: NO_ROW,
+      progress: null,
     };
     this.setState({});
   }
@@ -151,7 +160,7 @@ export class App {
   /** A new extraction arrived: re-read every data trait and the view. */
   private loadData(): void {
     const data = this.adapter.readData();
-    this.setState({ data, view: fitView(this.adapter.readView(data.meta), data), hoverKey: null });
+    this.setState({ data, view: fitView(this.adapter.readView(data.meta), data), hoverKey: null, progress: null });
   }
 
   /** Apply a change of view state, from the user (`local`) or from the other side. */

@@ -163,3 +163,59 @@ function decodeMatrix(msg: Record<string, unknown>, buffers: unknown): { rows: n
   const stack = decodeStack({ ...msg, shape: [1, ...shape] }, buffers);
   return { rows: stack.rows, cols: stack.cols, data: stack.data };
 }
+
+/** One layer's thumbnails sent while the forward pass runs (`overview_layer`, progressive paint). */
+export interface OverviewLayer {
+  extraction: number;
+  section: string;
+  /** Model layer index of this layer, and every layer the run keeps (the overview's rows). */
+  layer: number;
+  layerIndices: number[];
+  numHeads: number;
+  numQueries: number;
+  numKeys: number;
+  /** `heads + aggregates` columns of `tq × tk` uint8 cells, value = byte / 255 × scale. */
+  columns: number;
+  tq: number;
+  tk: number;
+  data: Uint8Array;
+  scale: Float32Array;
+  /** Aggregate columns this message leaves empty (rollout needs every layer). */
+  missing: string[];
+}
+
+/** Decode an `overview_layer` message; throws on an inconsistent one. */
+export function decodeOverviewLayer(msg: Record<string, unknown>, buffers: unknown): OverviewLayer {
+  const int = (name: string): number => {
+    if (!Number.isInteger(msg[name])) throw new Error(`overview_layer field ${name} is ${JSON.stringify(msg[name])}`);
+    return msg[name] as number;
+  };
+  const shape = msg.shape;
+  if (!Array.isArray(shape) || shape.length !== 3 || !shape.every((d) => Number.isInteger(d) && d > 0)) {
+    throw new Error(`bad overview_layer shape ${JSON.stringify(shape)}`);
+  }
+  const [columns, tq, tk] = shape as number[];
+  const list = Array.isArray(buffers) ? buffers : [];
+  const data = list.length === 1 ? bytesOf(list[0] as BinaryLike) : new Uint8Array(0);
+  if (data.byteLength !== columns * tq * tk) throw new Error(`overview_layer holds ${data.byteLength} bytes, shape needs ${columns * tq * tk}`);
+  const scale = Array.isArray(msg.scale) ? Float32Array.from(msg.scale.map(Number)) : new Float32Array(0);
+  if (scale.length !== columns) throw new Error(`overview_layer has ${scale.length} scales for ${columns} columns`);
+  const layerIndices = Array.isArray(msg.layer_indices) && msg.layer_indices.every(Number.isInteger) ? (msg.layer_indices as number[]) : [];
+  const layer = int("layer");
+  if (!layerIndices.includes(layer)) throw new Error(`layer ${layer} is not among the run's layers`);
+  return {
+    extraction: int("extraction"),
+    section: String(msg.section ?? ""),
+    layer,
+    layerIndices,
+    numHeads: int("num_heads"),
+    numQueries: int("num_queries"),
+    numKeys: int("num_keys"),
+    columns,
+    tq,
+    tk,
+    data,
+    scale,
+    missing: stringList(msg.missing),
+  };
+}

@@ -5,11 +5,11 @@
  * through the request channel (`protocol.ts`). Every listener it registers is removed by
  * {@link ModelAdapter.dispose}.
  */
-import { boolList, decodeRow, decodeStack, decodeTile, readHead, readMeta, readOverview, readPrediction, readStatus, stringList } from "./decode";
+import { boolList, decodeOverviewLayer, decodeRow, decodeStack, decodeTile, readHead, readMeta, readOverview, readPrediction, readStatus, stringList } from "./decode";
 import { RequestChannel } from "./protocol";
 import type { Block, ColorScale, DataSet, HeadChoice, Matrix, Meta, Overview, Stack, Status, ViewState } from "./types";
 import { FALLBACK_VOCABULARY } from "./vocabulary";
-import type { Tile } from "./decode";
+import type { OverviewLayer, Tile } from "./decode";
 
 export { RequestError, type RequestFailure } from "./protocol";
 
@@ -172,6 +172,18 @@ export class ModelAdapter {
   /** Call `callback` when data arrive (a new `data_version`). */
   onData(callback: () => void): void {
     this.listen("change:data_version", callback);
+  }
+
+  /** Call `callback` with each layer's thumbnails sent while the forward pass runs (malformed ones are dropped). */
+  onOverviewLayer(callback: (layer: OverviewLayer) => void): void {
+    this.listen("msg:custom", (msg: unknown, buffers: unknown) => {
+      if (typeof msg !== "object" || msg === null || (msg as { type?: unknown }).type !== "overview_layer") return;
+      try {
+        callback(decodeOverviewLayer(msg as Record<string, unknown>, buffers));
+      } catch {
+        // a progress picture is a courtesy: the full overview follows with the data
+      }
+    });
   }
 
   /** Call `callback` when `status` or `error` change. */

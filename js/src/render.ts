@@ -166,9 +166,9 @@ function parts(dom: Dom): Part[] {
     },
     {
       name: "status",
-      inputs: (s) => [s.status, s.data],
-      draw: ({ status: { status, error }, data }) => {
-        const present = hasData(data);
+      inputs: (s) => [s.status, s.data, s.progress !== null],
+      draw: ({ status: { status, error }, data, progress }) => {
+        const present = hasData(data) || (progress !== null && status === "loading");
         root.dataset.status = status;
         dom.error.hidden = status !== "error";
         dom.error.textContent = status === "error" ? error || "extraction failed" : "";
@@ -197,9 +197,25 @@ function parts(dom: Dom): Part[] {
     { name: "tokens-hidden", inputs: (s) => [s.data, s.view.hideSpecial], draw: (s) => dom.tokens.setHideSpecial(s.view.hideSpecial) },
     {
       name: "overview",
-      inputs: (s, d) => [s.data, d.cross],
-      draw: ({ data, view }, { cross }) => {
+      inputs: (s, d) => [s.data, d.cross, s.status.status === "loading" ? s.progress : null],
+      draw: ({ data, view, status, progress }, { cross }) => {
         const meta = data.meta;
+        if (progress && status.status === "loading") {
+          // progressive paint: the layers that have run, while the model runs
+          const empty = Object.fromEntries(progress.missing.map((name) => [name, "computed when the model has run every layer"]));
+          return dom.overview.setContent({
+            overview: progress.overview,
+            layerIndices: progress.layerIndices,
+            numHeads: progress.numHeads,
+            numQueries: progress.numQueries,
+            numKeys: progress.numKeys,
+            causal: false,
+            rolloutProblem: null,
+            emptyColumns: empty,
+            scale: view.colorScale,
+            vocabulary: vocabularyOf(meta),
+          });
+        }
         if (!meta || !data.overview) return dom.overview.clear();
         dom.overview.setContent({
           overview: data.overview,

@@ -3,8 +3,8 @@
  * with Python), the focused matrix as loaded, and local pointer state. The app renders
  * from this value alone (`render.ts`); helpers here derive names and captions from it.
  */
-import type { Tile } from "./decode";
-import type { ColorScale, DataSet, HeadChoice, Matrix, Meta, Status, ViewState } from "./types";
+import type { OverviewLayer, Tile } from "./decode";
+import type { ColorScale, DataSet, HeadChoice, Matrix, Meta, Overview, Status, ViewState } from "./types";
 import { FALLBACK_VOCABULARY, aggregateInfo, type Vocabulary } from "./vocabulary";
 
 /** The focused matrix: which one (`key`), and what is known of it. */
@@ -29,8 +29,53 @@ export interface AppState {
   readonly hoverKey: number | null;
   /** Why the last PNG export failed (null when it did not). */
   readonly exportError: string | null;
+  /** The overview so far, from the layers that have run (progressive paint); null when none. */
+  readonly progress: Progress | null;
   /** Long inputs: the selected query's full row (a `row` request), for the token shading. */
   readonly row: { readonly key: string; readonly values: Float32Array | null };
+}
+
+/** An overview being filled layer by layer while the model runs. */
+export interface Progress {
+  readonly extraction: number;
+  readonly layerIndices: readonly number[];
+  readonly numHeads: number;
+  readonly numQueries: number;
+  readonly numKeys: number;
+  /** Rows of layers not yet run are zero. */
+  readonly overview: Overview;
+  readonly missing: readonly string[];
+  /** Layers that have arrived. */
+  readonly done: number;
+}
+
+/** `progress` with `layer` added (a new run, or another shape, starts a new picture). */
+export function addLayer(progress: Progress | null, layer: OverviewLayer): Progress {
+  const fresh =
+    !progress ||
+    progress.extraction !== layer.extraction ||
+    progress.overview.columns !== layer.columns ||
+    progress.overview.tq !== layer.tq ||
+    progress.overview.tk !== layer.tk ||
+    progress.layerIndices.length !== layer.layerIndices.length;
+  const rows = layer.layerIndices.length;
+  const size = layer.columns * layer.tq * layer.tk;
+  const overview: Overview = fresh
+    ? { layers: rows, columns: layer.columns, tq: layer.tq, tk: layer.tk, data: new Uint8Array(rows * size), scale: new Float32Array(rows * layer.columns) }
+    : progress.overview;
+  const row = layer.layerIndices.indexOf(layer.layer);
+  overview.data.set(layer.data, row * size);
+  overview.scale.set(layer.scale, row * layer.columns);
+  return {
+    extraction: layer.extraction,
+    layerIndices: layer.layerIndices,
+    numHeads: layer.numHeads,
+    numQueries: layer.numQueries,
+    numKeys: layer.numKeys,
+    overview,
+    missing: layer.missing,
+    done: (fresh ? 0 : progress.done) + 1,
+  };
 }
 
 /** Above this many cells (queries × keys) the heatmap is drawn from tiles, never whole. */

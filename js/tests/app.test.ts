@@ -7,7 +7,7 @@ import { encodeFloat16Array } from "../src/float16";
 import { LocalModel } from "../src/standalone";
 import widget, { mountStandalone } from "../src/widget";
 import { FALLBACK_VOCABULARY, readVocabulary } from "../src/vocabulary";
-import { traits } from "./fake-model";
+import { FakeModel, traits } from "./fake-model";
 
 afterEach(() => document.body.replaceChildren());
 
@@ -244,6 +244,54 @@ describe("long inputs, drawn from tiles", () => {
     hide.checked = true;
     hide.dispatchEvent(new Event("change"));
     expect(root.querySelector(".attnviz-note")!.textContent).toMatch(/At 64 tokens .* apply to shorter inputs/);
+  });
+});
+
+describe("progressive paint", () => {
+  it("paints each layer's thumbnails as it arrives while the model runs", async () => {
+    const overviewContent = vi.spyOn(OverviewView.prototype, "setContent");
+    try {
+      const el = document.createElement("div");
+      document.body.appendChild(el);
+      const empty = { tokens: [], key_tokens: [], special: [], key_special: [], meta: {}, overview: null, status: "loading" };
+      const model = new FakeModel(traits(4, 2, 2, empty));
+      widget.render({ model, el });
+      const root = el.querySelector<HTMLElement>(".attnviz-root")!;
+      expect(root.querySelector<HTMLElement>(".attnviz-body")!.hidden).toBe(true);
+      const layer = (index: number, extraction = 3) => {
+        const bytes = new Uint8Array(5 * 4 * 4).fill(200);
+        const msg = {
+          type: "overview_layer", extraction, section: "self", layer: index, layer_indices: [0, 1], num_heads: 2,
+          num_queries: 4, num_keys: 4, shape: [5, 4, 4], scale: [0.5, 0.5, 0.5, 0.5, 0], missing: ["rollout"],
+        };
+        model.emit("msg:custom", msg, [new DataView(bytes.buffer)]);
+      };
+      layer(1);
+      expect(root.querySelector<HTMLElement>(".attnviz-body")!.hidden).toBe(false);
+      const first = overviewContent.mock.calls.at(-1)![0];
+      expect([first.overview.layers, first.overview.columns, first.layerIndices]).toEqual([2, 5, [0, 1]]);
+      expect(Array.from(first.overview.data.subarray(0, 80)).every((v) => v === 0)).toBe(true); // layer 0: not yet
+      expect(first.overview.data[80]).toBe(200);
+      expect(first.emptyColumns).toEqual({ rollout: expect.stringMatching(/every layer/) });
+      layer(0);
+      expect(overviewContent.mock.calls.at(-1)![0].overview.data[0]).toBe(200);
+      // a malformed message is dropped without a trace
+      model.emit("msg:custom", { type: "overview_layer", extraction: 3, layer: 9, shape: [1] }, []);
+      expect(root.dataset.attnvizReady).toBe("false");
+      // the data land: the real overview replaces the progress picture
+      const calls = overviewContent.mock.calls.length;
+      const data = traits(4, 2, 2);
+      for (const name of ["tokens", "key_tokens", "special", "key_special", "meta", "overview", "overview_shape", "overview_scale"]) {
+        model.set(name, data[name]);
+      }
+      model.set("status", "ready");
+      model.set("data_version", 2);
+      expect(overviewContent.mock.calls.length).toBeGreaterThan(calls);
+      expect(overviewContent.mock.calls.at(-1)![0].overview.tq).toBe(4);
+      expect(overviewContent.mock.calls.at(-1)![0].emptyColumns).toEqual({});
+    } finally {
+      vi.restoreAllMocks();
+    }
   });
 });
 
