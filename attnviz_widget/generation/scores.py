@@ -39,9 +39,9 @@ def step_scores(
         log_p = torch.log_softmax(raw[0].to(torch.float32), dim=-1)
         probabilities = log_p.exp()
         entropy = torch.special.entr(probabilities).sum()
-        top_p, top_ids = torch.topk(probabilities, min(TOP_K, probabilities.numel()))
+        best_p, best_ids = torch.topk(probabilities, min(TOP_K, probabilities.numel()))
         sampled = torch.softmax(processed[0].to(torch.float32), dim=-1)[token_id]
-        numbers.append((probabilities[token_id], entropy, top_p, top_ids, sampled))
+        numbers.append((probabilities[token_id], entropy, best_p, best_ids, sampled))
     # one transfer per kind of number, not one per step
     chosen_p = torch.stack([n[0] for n in numbers]).tolist() if numbers else []
     entropies = torch.stack([n[1] for n in numbers]).tolist() if numbers else []
