@@ -49,25 +49,38 @@ class LayerThumbnails:
         mean: float32 ``(tq, tk)`` block max-pool of the mean over heads, or None where it was not
             computed (the lazy path).
         num_queries, num_keys: the layer's matrix size.
+        rollout: float32 ``(query, key)`` rollout through this layer, where it was computed as the
+            layers came (dense self-attention, every layer from 0 in order), else None.
     """
 
     heads: np.ndarray
     mean: np.ndarray | None
     num_queries: int
     num_keys: int
+    rollout: np.ndarray | None = None
 
 
-def layer_thumbnails(what: Any, size: int = THUMBNAIL_SIZE) -> LayerThumbnails:
-    """Thumbnails of one layer from float32 ``(heads, query, key)`` weights or a lazy ``LayerRecord``."""
+def layer_thumbnails(what: Any, size: int = THUMBNAIL_SIZE, mean: np.ndarray | None = None) -> LayerThumbnails:
+    """Thumbnails of one layer from float32 ``(heads, query, key)`` weights or a lazy ``LayerRecord``
+    (``mean``: the weights' float32 ``(query, key)`` mean over heads, if already computed)."""
     if isinstance(what, np.ndarray):
         if what.ndim != 3:
             raise ValueError(f"layer weights must be (heads, query, key), got shape {what.shape}")
-        mean = max_pool(what.mean(axis=0, dtype=np.float32), size)
-        return LayerThumbnails(max_pool(what, size), mean, int(what.shape[1]), int(what.shape[2]))
+        mean = what.mean(axis=0, dtype=np.float32) if mean is None else mean
+        return LayerThumbnails(max_pool(what, size), max_pool(mean, size), int(what.shape[1]), int(what.shape[2]))
     from .lazy.stack import LazyStack  # torch: only on the lazy path
 
     stack = LazyStack({0: what})
     return LayerThumbnails(stack.layer_thumbnails(0, size), None, stack.num_queries, stack.num_keys)
+
+
+def rollout_step(mean: np.ndarray, previous: np.ndarray | None) -> np.ndarray:
+    """Rollout through one more layer from its float32 ``(seq, seq)`` mean over heads: the
+    arithmetic of :func:`attnviz_widget.aggregates.attention_rollout`, one layer at a time."""
+    identity = np.eye(mean.shape[0], dtype=np.float32)
+    mixed = mean + identity
+    mixed /= mixed.sum(axis=-1, keepdims=True)
+    return mixed @ (identity if previous is None else previous)
 
 
 def quantise(pooled: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -82,7 +95,8 @@ def layer_columns(cells: LayerThumbnails) -> tuple[np.ndarray, list[str]]:
     """float32 ``(heads + 3, tq, tk)``: the heads, then the aggregates in overview order, and the
     names of the aggregate columns left zero (not known from this layer alone)."""
     zero = np.zeros(cells.heads.shape[1:], dtype=np.float32)
-    known = {"max": cells.heads.max(axis=0), "mean": cells.mean}
+    rollout = None if cells.rollout is None else max_pool(cells.rollout, zero.shape[0])
+    known = {"max": cells.heads.max(axis=0), "mean": cells.mean, "rollout": rollout}
     columns = [cells.heads] + [(known.get(name) if known.get(name) is not None else zero)[None] for name in AGGREGATES]
     missing = [name for name in AGGREGATES if known.get(name) is None]
     return np.concatenate(columns, axis=0), missing
@@ -120,13 +134,29 @@ class ProgressiveOverview:
         section = SECTION_OF_STACK.get(stack, stack)
         if section != self.section or not self._is_current():
             return  # other stacks are pooled when their section is shown
-        cells = layer_thumbnails(what, self.size)
+        cells = self._thumbnails(section, int(layer), what)
         with self._lock:
             self._cells.setdefault(section, {})[int(layer)] = cells
         if self._send is not None:
             message, buffer = self.message(int(layer), cells)
             self._send(message, [buffer])
             self.sent.append(int(layer))
+
+    def _thumbnails(self, section: str, layer: int, what: Any) -> LayerThumbnails:
+        """The layer's cells, and the rollout through it while the layers come in order from 0."""
+        square = isinstance(what, np.ndarray) and what.ndim == 3 and what.shape[1] == what.shape[2]
+        if not square or section == "cross":
+            return layer_thumbnails(what, self.size)
+        mean = what.mean(axis=0, dtype=np.float32)
+        cells = layer_thumbnails(what, self.size, mean)
+        with self._lock:
+            before = self._cells.get(section, {})
+            previous = before.get(layer - 1)
+            in_order = layer == 0 and not before or previous is not None and previous.rollout is not None
+        if not in_order:
+            return cells
+        rollout = rollout_step(mean, None if layer == 0 else previous.rollout)  # type: ignore[union-attr]
+        return LayerThumbnails(cells.heads, cells.mean, cells.num_queries, cells.num_keys, rollout)
 
     def message(self, layer: int, cells: LayerThumbnails) -> tuple[dict[str, Any], bytes]:
         """The ``overview_layer`` message of one layer and its uint8 buffer."""
@@ -150,7 +180,10 @@ class ProgressiveOverview:
             return None
         heads = np.stack([c.heads for c in found])  # type: ignore[union-attr]
         means = None if any(c.mean is None for c in found) else np.stack([c.mean for c in found])  # type: ignore[union-attr]
-        return Precomputed(heads=heads, means=means, size=self.size)
+        in_order = list(layer_indices) == list(range(len(found)))
+        rollouts = [c.rollout for c in found]  # type: ignore[union-attr]
+        rollout = np.stack(rollouts) if in_order and all(r is not None for r in rollouts) else None
+        return Precomputed(heads=heads, means=means, size=self.size, rollout=rollout)
 
 
 @dataclass(frozen=True)
@@ -161,11 +194,13 @@ class Precomputed:
         heads: float32 ``(layers, heads, tq, tk)``.
         means: float32 ``(layers, tq, tk)`` pooled means over heads, or None.
         size: the thumbnail size they were pooled to.
+        rollout: float32 ``(layers, query, key)`` rollout through each layer, or None.
     """
 
     heads: np.ndarray
     means: np.ndarray | None
     size: int
+    rollout: np.ndarray | None = None
 
 
 def landing_section(facts: Any, shown: str) -> str:

@@ -170,8 +170,13 @@ def build_view(data: AttentionData, section: str, precomputed: Precomputed | Non
     """The payload for stack ``section`` of ``data`` (see :attr:`AttentionData.sections`);
     ``precomputed``: that stack's thumbnails pooled while the forward ran (progressive paint)."""
     view = data.part(section).without_padding()
-    rollout = rollout_or_none(view)
-    overview = build_overview(view, rollout, precomputed=precomputed if view is data.part(section) else None)
+    precomputed = precomputed if view is data.part(section) else None
+    kept = None if precomputed is None else precomputed.rollout
+    if kept is not None and can_roll_out(view) and kept.shape == (view.num_layers, len(view.queries), len(view.keys)):
+        rollout: np.ndarray | None = kept  # computed layer by layer while the forward ran
+    else:
+        rollout = rollout_or_none(view)
+    overview = build_overview(view, rollout, precomputed=precomputed)
     traits = {
         "tokens": list(view.queries.display),
         "key_tokens": list(view.keys.display),

@@ -8,10 +8,12 @@ from typing import Any
 import numpy as np
 import pytest
 
+from attnviz_widget.aggregates import attention_rollout
 from attnviz_widget.backends.base import Captured, EncodedText, ModelFacts
 from attnviz_widget.extractor import AttentionExtractor, accepts_keyword
 from attnviz_widget.pooling import max_pool
 from attnviz_widget.progressive import (
+    LayerThumbnails,
     ProgressiveOverview,
     kept_layers,
     landing_section,
@@ -34,7 +36,7 @@ def test_dense_layer_thumbnails_are_the_pools_of_each_head_and_of_the_mean() -> 
     np.testing.assert_allclose(cells.mean, max_pool(layer.mean(0), 16), rtol=1e-6)
     assert (cells.num_queries, cells.num_keys) == (70, 70)
     columns, missing = layer_columns(cells)
-    assert columns.shape == (3 + len(OVERVIEW_AGGREGATES), 16, 16) and missing == ["rollout"]
+    assert columns.shape == (3 + len(OVERVIEW_AGGREGATES), 16, 16) and missing == ["rollout"]  # one layer alone
     np.testing.assert_array_equal(columns[3 + OVERVIEW_AGGREGATES.index("max")], cells.heads.max(0))
 
 
@@ -50,9 +52,28 @@ def test_a_message_per_layer_in_order_only_for_the_section_shown() -> None:
     message, buffers = sent[1]
     assert message["type"] == "overview_layer" and message["extraction"] == 7 and message["section"] == "self"
     assert message["shape"] == [6, 64, 64] and len(buffers) == 1 and len(buffers[0]) == 6 * 64 * 64
-    assert message["num_heads"] == 3 and message["layer_indices"] == [0, 1] and message["missing"] == ["rollout"]
-    pixels, scale = quantise(layer_columns(layer_thumbnails(weights(1)))[0])
+    assert message["num_heads"] == 3 and message["layer_indices"] == [0, 1] and message["missing"] == []
+    rollout = attention_rollout(np.stack([weights(0), weights(1)]))[1]  # dense layers in order from 0: known
+    cells = layer_thumbnails(weights(1))
+    cells = LayerThumbnails(cells.heads, cells.mean, 70, 70, rollout)
+    pixels, scale = quantise(layer_columns(cells)[0])
     assert buffers[0] == pixels.tobytes() and message["scale"] == [float(s) for s in scale]
+
+
+def test_rollout_is_computed_as_the_layers_come_only_in_order_from_the_first() -> None:
+    layers = [weights(seed, seq=40) for seed in range(3)]
+    progressive = ProgressiveOverview(None, extraction=1, section="self", layer_indices=[0, 1, 2])
+    for layer, values in enumerate(layers):
+        progressive("attentions", layer, values)
+    precomputed = progressive.collected("self", [0, 1, 2], 40, 40)
+    np.testing.assert_array_equal(precomputed.rollout, attention_rollout(np.stack(layers)))  # the same arithmetic
+    gap = ProgressiveOverview(None, extraction=1, section="self", layer_indices=[1, 2])
+    for layer in (1, 2):
+        gap("attentions", layer, layers[layer])
+    assert gap.collected("self", [1, 2], 40, 40).rollout is None
+    cross = ProgressiveOverview(None, extraction=1, section="cross", layer_indices=[0])
+    cross("cross_attentions", 0, layers[0])
+    assert cross.collected("cross", [0], 40, 40).rollout is None
 
 
 def test_a_superseded_extraction_sends_nothing_more() -> None:

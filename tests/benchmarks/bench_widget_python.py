@@ -1,0 +1,120 @@
+"""Benchmark: where a warm ``AttentionWidget.show()`` spends its time beyond the extraction, Python side.
+
+Not a test. Run it from the repository root::
+
+    HF_HUB_OFFLINE=1 .venv/bin/python tests/benchmarks/bench_widget_python.py [--tokens 512] [--repeats 5]
+        [--profile]
+
+A BERT-base-shaped classifier (12 layers x 12 heads, hidden 768, random weights, the model of
+``bench_widget.py``) on a text of ``--tokens`` tokens, on the CPU, warm (one run first). Per
+repeat, in this order:
+
+* ``extract``: ``AttentionExtractor.extract(text)`` alone, the baseline;
+* ``show``: ``AttentionWidget(...).show(text)`` with ``send`` recorded instead of a comm (no
+  browser): the model, the progressive ``overview_layer`` messages, the overview and the traits;
+  also the time from the start of ``show`` to the first layer's message (``first layer``);
+* ``before``: the steps the widget took after the extraction before progressive paint, re-run
+  on the extracted data: pooling every layer again (``build_view`` without thumbnails kept from
+  the forward) plus the full-resolution first matrix.
+
+Reports medians and each as a ratio to ``extract`` (the same script, the same machine load). With
+``--profile``, prints the top cumulative entries of one ``show`` under cProfile. The browser's
+share (transfer, decoding, painting) is measured by ``bench_widget.py`` in a real JupyterLab.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import os
+import pstats
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from bench_widget import bench_text, build_model  # noqa: E402  (the same model and text)
+
+
+class Recorder:
+    """The widget's ``send``, recorded: the time of each message since ``start``."""
+
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+        self.times: list[float] = []
+
+    def __call__(self, content: dict[str, Any], buffers: Any = None) -> None:
+        self.times.append(time.perf_counter() - self.start)
+
+
+def run(model_dir: Path, text: str, tokens: int, repeats: int, profile: bool) -> dict[str, list[float]]:
+    from attnviz_widget import AttentionWidget
+    from attnviz_widget.extractor import AttentionExtractor
+    from attnviz_widget.wire import build_view, float16_bytes
+
+    extractor = AttentionExtractor(model_dir, device="cpu")
+    widget = AttentionWidget(model_dir, device="cpu", max_length=tokens)
+    widget._extractor = extractor  # one loaded model for both
+    extractor.extract(text, max_length=tokens)  # warm
+    times: dict[str, list[float]] = {"extract": [], "show": [], "first layer": [], "before": []}
+    for repeat in range(repeats):
+        start = time.perf_counter()
+        data = extractor.extract(text, max_length=tokens)
+        times["extract"].append(time.perf_counter() - start)
+
+        recorder = Recorder()
+        widget.send = recorder  # type: ignore[method-assign]
+        widget.text = ""  # a new text each time: the same text twice would not run again
+        recorder.start = start = time.perf_counter()
+        widget.show(text + (" good" if repeat % 2 else ""))
+        times["show"].append(time.perf_counter() - start)
+        times["first layer"].append(recorder.times[0] if recorder.times else float("nan"))
+
+        start = time.perf_counter()
+        payload = build_view(data, "self")
+        float16_bytes(payload.view.matrix(payload.view.layer_indices[0], 0))
+        times["before"].append(time.perf_counter() - start)
+    if profile:
+        profiler = cProfile.Profile()
+        widget.text = ""
+        profiler.enable()
+        widget.show(text)
+        profiler.disable()
+        out = io.StringIO()
+        pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(25)
+        print(out.getvalue())
+    return times
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tokens", type=int, default=512)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--profile", action="store_true")
+    args = parser.parse_args()
+    import torch
+
+    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+    with tempfile.TemporaryDirectory() as work:
+        model_dir = build_model(Path(work) / "bert")
+        text = bench_text(args.tokens)
+        times = run(model_dir, text, args.tokens, args.repeats, args.profile)
+    base = statistics.median(times["extract"])
+    print(f"{args.tokens} tokens, 12 layers x 12 heads, CPU ({torch.get_num_threads()} threads), {args.repeats} repeats")
+    for name, values in times.items():
+        median = statistics.median(values)
+        print(f"  {name:12s} median {median * 1000:8.1f} ms   {median / base:5.2f}x extract")
+    old = statistics.median(e + b for e, b in zip(times["extract"], times["before"]))
+    print(f"  {'extract + before (the old order)':>12s}: {old / base:5.2f}x extract")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
