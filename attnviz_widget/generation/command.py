@@ -2,7 +2,8 @@
 
 :mod:`attnviz_widget.cli` adds these flags to its parser and hands over when ``--generate`` is
 given; the written JSON then holds the attention of prompt + generated tokens and the
-``"generation"`` key (see :mod:`attnviz_widget.files.extracted_json`).
+``"generation"`` key (see :mod:`attnviz_widget.files.extracted_json`; a ``.safetensors`` file keeps it
+in its metadata).
 """
 
 from __future__ import annotations
@@ -43,8 +44,6 @@ def check_generate_arguments(args: argparse.Namespace, output: Path) -> None:
         raise InputError(f"--generate must be at least 1 (new tokens to generate), got {args.generate}")
     if args.temperature is not None and not args.temperature > 0:
         raise InputError(f"--temperature must be greater than 0, got {args.temperature}; leave it out for greedy")
-    if output.suffix.lower() == ".safetensors":
-        raise InputError("--generate writes the generated text and step scores into JSON; use a .json output file")
     if args.max_length is not None:
         raise InputError("--max_length does not apply with --generate; a prompt too long for the model is refused")
 

@@ -157,11 +157,16 @@ def test_cli_bad_generation_flags_write_nothing(
     assert not list(tmp_path.iterdir())
 
 
-def test_cli_refuses_safetensors_and_encoders(gpt2_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_cli_writes_safetensors_and_refuses_encoders(
+    gpt2_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     binary = tmp_path / "out.safetensors"
     assert extract_main(["--model_dir", str(gpt2_dir), "--text", PROMPT, "--generate", "2",
-                         "--output_file", str(binary)]) == 2
-    assert "use a .json output file" in capsys.readouterr().err and not binary.exists()
+                         "--output_file", str(binary)]) == 0
+    data = read_attention_file(binary)
+    assert data.generation is not None and data.generation.num_generated == 2
+    assert data.attentions.shape[2] == data.generation.prompt_tokens + 2
+    capsys.readouterr()
     bert = build_bert(tmp_path / "bert")
     output = tmp_path / "out.json"
     assert extract_main(["--model_dir", str(bert), "--text", PROMPT, "--generate", "2",
