@@ -184,3 +184,24 @@ export function makePicture(
   const reuse = old instanceof DensePicture ? old.backing : undefined;
   return new DensePicture(pixelCanvas(doc, pixels, matrix.cols, matrix.rows, reuse), matrix.data, matrix.cols);
 }
+
+/**
+ * What the app shows of a long matrix from its pooled `base` tile: a display matrix without
+ * data (identity index maps; `vmax` is the base's maximum, which max-pooling keeps) and the
+ * tiled source the heatmap draws from.
+ */
+export function tiledView(base: Tile, source: TileSource, version: number, rows: number, cols: number, causal: boolean) {
+  const empty: Matrix = { rows, cols, data: new Float32Array(0) };
+  const index = (n: number): Int32Array => Int32Array.from({ length: n }, (_, i) => i);
+  const display: DisplayMatrix = {
+    matrix: empty,
+    rowIndex: index(rows),
+    colIndex: index(cols),
+    vmax: base.data.reduce((m, v) => (v > m && v !== Infinity ? v : m), 0),
+    hidden: false,
+    hiddenRows: 0,
+    hiddenCols: 0,
+  };
+  const tiled: TiledSource = { source, focus: { version, layer: base.layer, head: base.head }, base, rows, cols, causal };
+  return { display, source: empty, tiled, rowOfQuery: display.rowIndex, colOfKey: display.colIndex };
+}

@@ -7,8 +7,8 @@
  */
 import type { Dom } from "./builder";
 import type { Tile } from "./decode";
-import type { TiledSource } from "./picture";
-import { identityIndex, inverseIndex, makeMapper, maxValue, prepareDisplay, specialFlags, type DisplayMatrix } from "./scale";
+import { tiledView, type TiledSource } from "./picture";
+import { inverseIndex, makeMapper, maxValue, prepareDisplay, specialFlags, type DisplayMatrix } from "./scale";
 import { tokenWeights } from "./shading";
 import { NO_FOCUS, hasData, headTitle, isCross, scaleCaption, vocabularyOf, type AppState } from "./state";
 import type { TileSource } from "./tiles";
@@ -73,24 +73,9 @@ export class Renderer {
     },
   );
 
-  private readonly tiledOf = memo((base: Tile, data: AppState["data"], cross: boolean) => {
-    const rows = data.tokens.length;
-    const cols = data.keyTokens.length;
-    const source = { rows, cols, data: new Float32Array(0) };
-    const display: DisplayMatrix = {
-      matrix: source,
-      rowIndex: identityIndex(rows),
-      colIndex: identityIndex(cols),
-      vmax: maxValue(base.data), // max-pooling keeps the maximum: the whole matrix's
-      hidden: false,
-      hiddenRows: 0,
-      hiddenCols: 0,
-    };
-    const focus = { version: data.version, layer: base.layer, head: base.head };
-    const causal = (data.meta?.causal ?? false) && !cross;
-    const tiled: TiledSource = { source: this.tileSource, focus, base, rows, cols, causal };
-    return { display, source, tiled, rowOfQuery: display.rowIndex, colOfKey: display.colIndex };
-  });
+  private readonly tiledOf = memo((base: Tile, data: AppState["data"], cross: boolean) =>
+    tiledView(base, this.tileSource, data.version, data.tokens.length, data.keyTokens.length, (data.meta?.causal ?? false) && !cross),
+  );
 
   constructor(
     dom: Dom,
