@@ -110,6 +110,8 @@ def generate(
     count = check_max_new_tokens(max_new_tokens, prompt_ids.shape[1], facts, lm.config)
     if wanted is not None:
         extractor._check_layers(wanted)
+    # refuse a store that cannot hold the longest possible result now, not after generating
+    choose_store(backend, _placeholder(facts, prompt_ids.shape[1], count), wanted, store, memory_budget)
 
     sequence, logits, scores = _run_generate(lm, tok, prompt_ids.to(backend.device), count, seed, generate_kwargs)
     steps = len(logits)
@@ -131,6 +133,14 @@ def generate(
     data = assemble(full_text, encoded, captured, facts)
     data = replace(data, parts={name: replace(part, text=record.text) for name, part in data.parts.items()})
     return attach_generation(data, record)
+
+
+def _placeholder(facts: ModelFacts, prompt_tokens: int, max_new_tokens: int) -> EncodedText:
+    """An :class:`EncodedText` as long as the longest possible result, for sizing it (nothing runs on it)."""
+    empty = np.zeros(0, dtype=bool)
+    if facts.is_encoder_decoder:
+        return EncodedText({}, [""] * prompt_tokens, empty, empty, decoder_tokens=[""] * (max_new_tokens + 1))
+    return EncodedText({}, [""] * (prompt_tokens + max_new_tokens), empty, empty)
 
 
 def _huggingface_backend(extractor: AttentionExtractor) -> HuggingFaceBackend:

@@ -296,3 +296,13 @@ def test_arguments_generate_cannot_honour_are_refused(models: dict, options: dic
 def test_empty_prompt_is_refused(models: dict) -> None:
     with pytest.raises(InputError, match="the text is empty"):
         generate(models["gpt2"][0], "   ", tokenizer=models["gpt2"][1])
+
+
+def test_a_store_that_cannot_hold_the_result_is_refused_before_generating(
+    models: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model, _ = models["gpt2"]
+    monkeypatch.setattr(model, "generate", lambda *a, **k: pytest.fail("generate ran before the store was checked"))
+    with pytest.raises(InputError, match="over the memory budget") as error:
+        run(models, "gpt2", max_new_tokens=20, store="dense", memory_budget=1_000)
+    assert "\n" not in str(error.value)
