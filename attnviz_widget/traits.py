@@ -106,3 +106,27 @@ def fit_selection(view: AttentionData, has_rollout: bool, layer: int, head: int 
     if head == "rollout" and not has_rollout:
         head = "mean"
     return layer, head
+
+
+def check_layer(view: AttentionData | None, value: Any) -> int:
+    """``value`` as a layer of ``view`` (any int while there is no data); else a TraitError."""
+    layer = int(value)
+    if view is not None and layer not in view.layer_indices:
+        from .data import describe_range
+
+        raise traitlets.TraitError(f"layer {layer} is not available; {describe_range(view.layer_indices)}")
+    return layer
+
+
+def check_head(view: AttentionData | None, has_rollout: bool, value: int | str) -> int | str:
+    """``value`` as a head or aggregate of ``view``; ``"rollout"`` only where it is served."""
+    if isinstance(value, int) and view is not None and not 0 <= value < view.num_heads:
+        raise traitlets.TraitError(
+            f"head {value} is out of range; valid heads are 0 to {view.num_heads - 1} or one of "
+            f"{', '.join(HEAD_AGGREGATES)}"
+        )
+    if value == "rollout" and view is not None and not has_rollout:
+        from .aggregates import rollout_problem
+
+        raise traitlets.TraitError(rollout_problem(view) or "rollout is unavailable")
+    return value

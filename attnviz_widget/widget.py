@@ -22,11 +22,10 @@ from .data import AttentionData
 from .display import OneViewPerCell
 from .errors import AttnvizError, InputError
 from .html_export import BUNDLE
-from .prepare import rollout_problem
 from .progressive import ProgressiveOverview, kept_layers, landing_section
 from .protocol import Served, answer
 from .runner import OUT_OF_MEMORY_HINT, ExtractionRunner, add_note, describe_failure, is_out_of_memory
-from .traits import HEAD_AGGREGATES, DataTraits, ViewState, fit_selection
+from .traits import DataTraits, ViewState, check_head, check_layer, fit_selection
 from .wire import build_view, float16_bytes
 
 EXTRACT_OPTIONS = ("layers", "max_length", "truncation", "target", "trust_remote_code", "store", "memory_budget")
@@ -208,16 +207,12 @@ class AttentionWidget(OneViewPerCell, anywidget.AnyWidget, DataTraits, ViewState
         runner, generation, facts = self._runner, self._runner.running, self._extractor.facts()
         section = landing_section(facts, self.section)
         progressive = ProgressiveOverview(
-            self._send_progress, extraction=generation, section=section,
+            lambda message, buffers: self.send(message, buffers), extraction=generation, section=section,
             layer_indices=kept_layers(facts, self._extract_options.get("layers"), section),
             is_current=lambda: runner.is_current(generation),
         )
         data = self._extractor.extract(text, on_layer=progressive, **self._extract_options)
         return data, progressive
-
-    def _send_progress(self, message: dict[str, Any], buffers: list[bytes]) -> None:
-        """One progressive message (worker thread); the overview's bytes are not counted."""
-        self.send(message, buffers)
 
     def _land(self, result: tuple[AttentionData, ProgressiveOverview]) -> None:
         """The newest text's data (called holding the lock)."""
@@ -301,26 +296,12 @@ class AttentionWidget(OneViewPerCell, anywidget.AnyWidget, DataTraits, ViewState
 
     @traitlets.validate("layer")
     def _valid_layer(self, proposal: dict[str, Any]) -> int:
-        value = int(proposal["value"])
-        view = self._view
-        if view is not None and value not in view.layer_indices:
-            from .data import describe_range
-
-            raise traitlets.TraitError(f"layer {value} is not available; {describe_range(view.layer_indices)}")
-        return value
+        return check_layer(self._view, proposal["value"])
 
     @traitlets.validate("head")
     def _valid_head(self, proposal: dict[str, Any]) -> int | str:
-        value = proposal["value"]
-        view, served = self._view, self._served
-        if isinstance(value, int) and view is not None and not 0 <= value < view.num_heads:
-            raise traitlets.TraitError(
-                f"head {value} is out of range; valid heads are 0 to {view.num_heads - 1} or one of "
-                f"{', '.join(HEAD_AGGREGATES)}"
-            )
-        if value == "rollout" and view is not None and served is not None and served.rollout_bytes is None:
-            raise traitlets.TraitError(rollout_problem(view) or "rollout is unavailable")
-        return value
+        served = self._served
+        return check_head(self._view, served is None or served.rollout_bytes is not None, proposal["value"])
 
     # -- on-demand data (custom messages) -------------------------------------------------
 

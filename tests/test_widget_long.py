@@ -209,3 +209,12 @@ def test_errors_during_a_long_extraction_end_loading(bert_dir: Path) -> None:
     with pytest.raises(RuntimeError, match="comm is gone"):
         failing.show(TEXT)
     assert failing.status == "error" and "comm is gone" in failing.error
+
+
+def test_from_data_shows_lazy_data_without_a_model(pair) -> None:
+    _, _, lazy, _ = pair
+    widget = AttentionWidget.from_data(lazy.data)
+    assert widget.status == "ready" and widget.meta["tiled"] is True and widget.first_matrix == b""
+    assert widget.overview == lazy.overview and widget.overview_scale == lazy.overview_scale
+    reply, _ = ask(widget, what="layer", layer=1)
+    assert reply["type"] == "error"

@@ -10,15 +10,19 @@ A BERT-base-shaped classifier (12 layers x 12 heads, hidden 768, random weights,
 repeat, in this order:
 
 * ``extract``: ``AttentionExtractor.extract(text)`` alone, the baseline;
-* ``show``: ``AttentionWidget(...).show(text)`` with ``send`` recorded instead of a comm (no
-  browser): the model, the progressive ``overview_layer`` messages, the overview and the traits;
-  also the time from the start of ``show`` to the first layer's message (``first layer``);
-* ``before``: the steps the widget took after the extraction before progressive paint, re-run
-  on the extracted data: pooling every layer again (``build_view`` without thumbnails kept from
-  the forward) plus the full-resolution first matrix.
+* ``old``: what the widget did before progressive paint: extract, then pool every layer, take
+  the mean, roll out all layers (``build_view`` without thumbnails kept from the forward) and
+  encode the full-resolution first matrix;
+* ``new``: what the widget's worker thread does now, run on the main thread: extract with the
+  progressive ``on_layer`` callback (thumbnails, mean and rollout per layer, one ``overview_layer``
+  message each, ``send`` recorded instead of a comm), then land the data (overview from the kept
+  thumbnails, traits); ``first layer``: from its start to the first layer's message;
+* ``show``: ``AttentionWidget.show(text)`` through the worker thread, with display (no browser).
+
+The order of the three alternates between repeats (the machine's load drifts).
 
 Reports medians and each as a ratio to ``extract`` (the same script, the same machine load). With
-``--profile``, prints the top cumulative entries of one ``show`` under cProfile. The browser's
+``--profile``, prints the top entries (own time) of one extraction and landing under cProfile. The browser's
 share (transfer, decoding, painting) is measured by ``bench_widget.py`` in a real JupyterLab.
 """
 
@@ -63,32 +67,42 @@ def run(model_dir: Path, text: str, tokens: int, repeats: int, profile: bool) ->
     widget = AttentionWidget(model_dir, device="cpu", max_length=tokens)
     widget._extractor = extractor  # one loaded model for both
     extractor.extract(text, max_length=tokens)  # warm
-    times: dict[str, list[float]] = {"extract": [], "show": [], "first layer": [], "before": []}
+    runner = widget._runner
+    times: dict[str, list[float]] = {"extract": [], "old": [], "new": [], "first layer": [], "show": []}
     for repeat in range(repeats):
+        steps = ["extract", "old", "new"] if repeat % 2 == 0 else ["new", "old", "extract"]  # load drifts
+        for step in steps:
+            start = time.perf_counter()
+            if step == "extract":
+                extractor.extract(text, max_length=tokens)
+            elif step == "old":  # the widget before progressive paint: extract, then pool, roll out, encode
+                data = extractor.extract(text, max_length=tokens)
+                payload = build_view(data, "self")
+                float16_bytes(payload.view.matrix(payload.view.layer_indices[0], 0))
+            else:  # what the widget's worker thread does now, run here: extract with on_layer, then land
+                recorder = Recorder()
+                widget.send = recorder  # type: ignore[method-assign]
+                recorder.start = start
+                runner._running = runner._generation  # as the worker thread sets it
+                result = widget._run_model(text)
+                with widget._lock:
+                    widget._land(result)
+                times["first layer"].append(recorder.times[0])
+            times[step].append(time.perf_counter() - start)
         start = time.perf_counter()
-        data = extractor.extract(text, max_length=tokens)
-        times["extract"].append(time.perf_counter() - start)
-
-        recorder = Recorder()
-        widget.send = recorder  # type: ignore[method-assign]
-        widget.text = ""  # a new text each time: the same text twice would not run again
-        recorder.start = start = time.perf_counter()
-        widget.show(text + (" good" if repeat % 2 else ""))
+        widget.show(text + " good" * (repeat + 1))  # through the worker thread (a new text each time)
         times["show"].append(time.perf_counter() - start)
-        times["first layer"].append(recorder.times[0] if recorder.times else float("nan"))
-
-        start = time.perf_counter()
-        payload = build_view(data, "self")
-        float16_bytes(payload.view.matrix(payload.view.layer_indices[0], 0))
-        times["before"].append(time.perf_counter() - start)
-    if profile:
+    if profile:  # the worker thread's work, run here so that cProfile sees it: the model, then landing
+        runner = widget._runner
+        runner._running = runner._generation  # as the worker thread would set it
         profiler = cProfile.Profile()
-        widget.text = ""
         profiler.enable()
-        widget.show(text)
+        result = widget._run_model(text + " good" * (repeats + 1))
+        with widget._lock:
+            widget._land(result)
         profiler.disable()
         out = io.StringIO()
-        pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(25)
+        pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(20)
         print(out.getvalue())
     return times
 
@@ -99,8 +113,11 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--profile", action="store_true")
     args = parser.parse_args()
+    import warnings
+
     import torch
 
+    warnings.simplefilter("ignore")  # the texts are cut to --tokens on purpose
     torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
     with tempfile.TemporaryDirectory() as work:
         model_dir = build_model(Path(work) / "bert")
@@ -111,8 +128,6 @@ def main() -> int:
     for name, values in times.items():
         median = statistics.median(values)
         print(f"  {name:12s} median {median * 1000:8.1f} ms   {median / base:5.2f}x extract")
-    old = statistics.median(e + b for e, b in zip(times["extract"], times["before"]))
-    print(f"  {'extract + before (the old order)':>12s}: {old / base:5.2f}x extract")
     return 0
 
 
