@@ -14,7 +14,6 @@ neither needs a display nor touches a notebook's global figure state.
 
 from __future__ import annotations
 
-import html
 import math
 import os
 from dataclasses import dataclass
@@ -24,15 +23,29 @@ from typing import TYPE_CHECKING, Any, Literal, TypeGuard
 import matplotlib
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.colors import Colormap, LogNorm, Normalize, PowerNorm
+from matplotlib.colors import Colormap
 from matplotlib.figure import Figure, SubFigure
 
 from .data import AttentionData
 from .errors import InputError
+from .figure_style import (
+    MASKED_COLOR,
+    SAVE_FORMATS,
+    SAVE_METADATA,
+    colormap_for,
+    font_size,
+    label_step,
+    mathtext_safe,
+    norm_for,
+    plotly_colorscale,
+    plotly_text,
+    tick_label,
+    top_of_scale,
+)
 from .files import atomic_output
 from .generation.axes import mark_matplotlib, mark_plotly
 from .generation.steps import generated_marks
-from .vocabulary import AGGREGATES, COLOR_SCALES, LOG_DECADES, STACK_TITLES, aggregate_info, show_whitespace
+from .vocabulary import AGGREGATES, COLOR_SCALES, STACK_TITLES, aggregate_info
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
@@ -46,20 +59,6 @@ __all__ = ["COLOR_SCALES", "plot_heatmap", "plot_plotly", "save_heatmap", "save_
 #: (an attention sink such as ``[CLS]`` or the first token) takes most of the mass
 #: (the names and the log scale's depth come from :mod:`attnviz_widget.vocabulary`).
 ColorScale = Literal["linear", "sqrt", "log"]
-
-#: Colour of cells a causal model cannot attend to.
-MASKED_COLOR = "#d9d9d9"
-#: With more tokens than this on an axis, only every n-th token is labelled.
-MAX_LABELS = 150
-#: Tick label font size (points) for few tokens and the floor it shrinks to.
-FONT_MAX, FONT_MIN = 10.0, 6.0
-#: Labels longer than this are cut with an ellipsis.
-LABEL_CHARS = 24
-
-_SAVE_FORMATS = ("png", "svg", "pdf")
-# No creation date and fixed SVG ids, so that saving the same figure twice gives the same file.
-_SAVE_METADATA: dict[str, dict[str, Any]] = {"png": {}, "svg": {"Date": None}, "pdf": {"CreationDate": None}}
-
 
 @dataclass(frozen=True)
 class _View:
@@ -117,66 +116,12 @@ def _is_comparison(data: object) -> TypeGuard[AttentionComparison]:
     return isinstance(data, AttentionComparison)
 
 
-def _vmax(values: np.ndarray) -> float:
-    """The top of the colour scale: the largest visible value (the scale starts at 0)."""
-    return max(float(values.max()) if values.size else 1.0, 1e-6)
-
-
-def _norm(values: np.ndarray, color_scale: str) -> Normalize:
-    """Map attention ``values`` (the visible ones, flat) to [0, 1] for the colour map."""
-    vmax = _vmax(values)
-    if color_scale == "linear":
-        return Normalize(vmin=0.0, vmax=vmax)
-    if color_scale == "sqrt":
-        return PowerNorm(gamma=0.5, vmin=0.0, vmax=vmax)
-    if color_scale == "log":
-        # exactly LOG_DECADES decades below the maximum, as in the widget; less takes the lowest colour
-        return LogNorm(vmin=vmax * 10.0**-LOG_DECADES, vmax=vmax, clip=True)
-    raise InputError(f"unknown color_scale {color_scale!r}; choose from {', '.join(COLOR_SCALES)}")
-
-
-def _colormap(cmap: str | Colormap) -> Colormap:
-    if isinstance(cmap, Colormap):
-        colormap = cmap
-    else:
-        try:
-            colormap = matplotlib.colormaps[cmap]
-        except KeyError:
-            raise InputError(
-                f"unknown colour map {cmap!r}; use a matplotlib name such as viridis, magma or Blues"
-            ) from None
-    return colormap.with_extremes(bad=MASKED_COLOR)
-
-
-def _tick_label(token: str) -> str:
-    """A token as an axis label: control characters visible, whitespace shown, cut to length."""
-    label = show_whitespace(token)
-    if not label.strip():
-        label = "␣" * len(label) if label else "''"
-    return label if len(label) <= LABEL_CHARS else label[: LABEL_CHARS - 1] + "…"
-
-
-def _mathtext_safe(text: str) -> str:
-    """Keep matplotlib from reading ``$...$`` in token text as math."""
-    return text.replace("$", r"\$")
-
-
-def _label_step(count: int) -> int:
-    """Label every n-th token so that at most :data:`MAX_LABELS` labels share an axis."""
-    return max(1, math.ceil(count / MAX_LABELS))
-
-
-def _font_size(labels: int) -> float:
-    """Tick font size for ``labels`` labels on the longer axis: 10 pt shrinking to 6 pt."""
-    return float(np.clip(FONT_MAX * 40 / max(labels, 1), FONT_MIN, FONT_MAX))
-
-
 def _figure_size(view: _View, font: float, shown_queries: int, shown_keys: int) -> tuple[float, float]:
     """Inches that leave one text line per labelled cell plus room for labels and colour bar."""
     line = font * 1.45 / 72  # inches per label line
     char = font * 0.62 / 72  # inches per character, roughly
-    longest_query = max(map(len, map(_tick_label, view.queries)))
-    longest_key = max(map(len, map(_tick_label, view.keys)))
+    longest_query = max(map(len, map(tick_label, view.queries)))
+    longest_key = max(map(len, map(tick_label, view.keys)))
     width = max(4.0, shown_keys * line) + longest_query * char + 2.6  # y labels, axis title, colour bar
     height = max(4.0, shown_queries * line) + longest_key * char + 1.4  # x labels, axis title, title
     return width, height
@@ -221,12 +166,12 @@ def plot_heatmap(
         return plot_comparison(data, layer, head, aggregate=aggregate, ax=ax, title=title, cmap=cmap,
                                color_scale=color_scale)
     view = _view(data, layer, head, aggregate)
-    norm = _norm(view.visible(), color_scale)
-    colormap = _colormap(cmap)
+    norm = norm_for(view.visible(), color_scale)
+    colormap = colormap_for(cmap)
     n_queries, n_keys = view.matrix.shape
-    query_step, key_step = _label_step(n_queries), _label_step(n_keys)
+    query_step, key_step = label_step(n_queries), label_step(n_keys)
     shown_queries, shown_keys = math.ceil(n_queries / query_step), math.ceil(n_keys / key_step)
-    font = _font_size(max(shown_queries, shown_keys))
+    font = font_size(max(shown_queries, shown_keys))
     if ax is None:
         figure = Figure(figsize=_figure_size(view, font, shown_queries, shown_keys), layout="constrained")
         FigureCanvasAgg(figure)
@@ -247,15 +192,15 @@ def plot_heatmap(
         aspect="auto",
     )
     query_ticks, key_ticks = range(0, n_queries, query_step), range(0, n_keys, key_step)
-    ax.set_yticks(list(query_ticks), [_mathtext_safe(_tick_label(view.queries[i])) for i in query_ticks], fontsize=font)
-    ax.set_xticks(list(key_ticks), [_mathtext_safe(_tick_label(view.keys[i])) for i in key_ticks], fontsize=font,
+    ax.set_yticks(list(query_ticks), [mathtext_safe(tick_label(view.queries[i])) for i in query_ticks], fontsize=font)
+    ax.set_xticks(list(key_ticks), [mathtext_safe(tick_label(view.keys[i])) for i in key_ticks], fontsize=font,
                   rotation=90)
     ax.tick_params(length=2, pad=2)
     ax.set_ylabel("Query (attending)")
     ax.set_xlabel("Key (attended to)")
     if view.generated is not None:
         mark_matplotlib(ax, *view.generated)
-    ax.set_title(_mathtext_safe(view.title) if title is None else title, fontsize=12)
+    ax.set_title(mathtext_safe(view.title) if title is None else title, fontsize=12)
     colorbar = parent.colorbar(image, ax=ax, shrink=min(1.0, max(0.4, 12 / max(n_queries, 1))), pad=0.02)
     colorbar.set_label("rollout" if aggregate == "rollout" else "attention")
     return figure
@@ -286,39 +231,17 @@ def save_heatmap(
     """
     target = Path(path)
     kind = target.suffix.lower().lstrip(".")
-    if kind not in _SAVE_FORMATS:
+    if kind not in SAVE_FORMATS:
         raise InputError(f"cannot save a heatmap as {target}: use a .png, .svg or .pdf file name")
     with atomic_output(target) as handle, matplotlib.rc_context({"svg.hashsalt": "attnviz-widget"}):
         figure = plot_heatmap(
             data, layer, head, aggregate=aggregate, title=title, cmap=cmap, color_scale=color_scale
         )
-        figure.savefig(handle, format=kind, dpi=dpi, metadata=_SAVE_METADATA[kind])
+        figure.savefig(handle, format=kind, dpi=dpi, metadata=SAVE_METADATA[kind])
     return target
 
 
 # -- plotly ---------------------------------------------------------------------------------
-
-
-def _plotly_text(text: str) -> str:
-    """Token text for plotly, which renders a subset of HTML in labels and hover text."""
-    return html.escape(text, quote=False)
-
-
-def _plotly_colorscale(colormap: Colormap, norm: Normalize, vmax: float, stops: int = 33) -> list[list[Any]]:
-    """A plotly colour scale over ``[0, vmax]`` that reproduces ``norm`` and ``colormap``.
-
-    plotly maps z linearly; placing the stops at ``norm.inverse`` of evenly spaced colour
-    fractions makes its piecewise-linear scale follow the square-root or log norm while
-    the figure keeps the raw attention values as z.
-    """
-    fractions = np.linspace(0.0, 1.0, stops)
-    positions = np.clip(np.asarray(norm.inverse(fractions), dtype=np.float64) / vmax, 0.0, 1.0)
-    positions[-1] = 1.0
-    colours = (np.asarray(colormap(fractions))[:, :3] * 255).round().astype(int)
-    scale: list[list[Any]] = [[float(p), f"rgb({r},{g},{b})"] for p, (r, g, b) in zip(positions, colours)]
-    if positions[0] > 0:  # log: below the lowest shown value, the lowest colour
-        scale.insert(0, [0.0, scale[0][1]])
-    return scale
 
 
 def plot_plotly(
@@ -346,18 +269,18 @@ def plot_plotly(
     import plotly.graph_objects as go
 
     view = _view(data, layer, head, aggregate)
-    norm, vmax = _norm(view.visible(), color_scale), _vmax(view.visible())
-    colormap = _colormap(cmap)
+    norm, vmax = norm_for(view.visible(), color_scale), top_of_scale(view.visible())
+    colormap = colormap_for(cmap)
     n_queries, n_keys = view.matrix.shape
     z = np.where(view.masked, np.float32(np.nan), view.matrix)
-    queries = [f"{_plotly_text(token)} [{i}]" for i, token in enumerate(view.queries)]
-    keys = [f"{_plotly_text(token)} [{j}]" for j, token in enumerate(view.keys)]
+    queries = [f"{plotly_text(token)} [{i}]" for i, token in enumerate(view.queries)]
+    keys = [f"{plotly_text(token)} [{j}]" for j, token in enumerate(view.keys)]
     values = np.char.mod("%.4g", view.matrix)
     hover = [
         [f"{query} → {key}: {value}" for key, value in zip(keys, row)]
         for query, row in zip(queries, values.tolist())
     ]
-    query_step, key_step = _label_step(n_queries), _label_step(n_keys)
+    query_step, key_step = label_step(n_queries), label_step(n_keys)
     cell = min(24.0, max(900.0 / max(n_queries, n_keys), 10.0 / max(query_step, key_step)))
     font = float(np.clip(cell * max(query_step, key_step) * 0.9, 7, 12))
 
@@ -367,7 +290,7 @@ def plot_plotly(
             "title": {"text": title},
             "tickmode": "array",
             "tickvals": ticks,
-            "ticktext": [_plotly_text(_tick_label(tokens[i])) for i in ticks],
+            "ticktext": [plotly_text(tick_label(tokens[i])) for i in ticks],
             "tickfont": {"size": font},
             "showgrid": False,
             "zeroline": False,
@@ -380,7 +303,7 @@ def plot_plotly(
             y=np.arange(n_queries),
             zmin=0.0,
             zmax=vmax,
-            colorscale=_plotly_colorscale(colormap, norm, vmax),
+            colorscale=plotly_colorscale(colormap, norm, vmax),
             colorbar={"title": {"text": "rollout" if aggregate == "rollout" else "attention"}},
             text=hover,
             hoverinfo="text",
@@ -388,7 +311,7 @@ def plot_plotly(
         )
     )
     figure.update_layout(
-        title={"text": _plotly_text(view.title)},
+        title={"text": plotly_text(view.title)},
         xaxis={**axis(view.keys, key_step, "Key (attended to)"), "tickangle": -90},
         yaxis={**axis(view.queries, query_step, "Query (attending)"), "autorange": "reversed"},
         plot_bgcolor=MASKED_COLOR,

@@ -19,9 +19,8 @@ from matplotlib.figure import Figure
 
 from attnviz_widget.data import AttentionData, ModelInfo
 from attnviz_widget.errors import InputError
+from attnviz_widget.figure_style import FONT_MIN, MASKED_COLOR
 from attnviz_widget.plot import (
-    FONT_MIN,
-    MASKED_COLOR,
     plot_heatmap,
     plot_plotly,
     save_heatmap,

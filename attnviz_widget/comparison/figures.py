@@ -23,20 +23,20 @@ from matplotlib.colors import Colormap, Normalize
 from matplotlib.figure import Figure
 
 from ..errors import InputError
-from ..files import atomic_output
-from ..plot import (
-    _SAVE_FORMATS,
-    _SAVE_METADATA,
-    _colormap,
-    _font_size,
-    _label_step,
-    _mathtext_safe,
-    _norm,
-    _plotly_colorscale,
-    _plotly_text,
-    _tick_label,
-    _vmax,
+from ..figure_style import (
+    SAVE_FORMATS,
+    SAVE_METADATA,
+    colormap_for,
+    font_size,
+    label_step,
+    mathtext_safe,
+    norm_for,
+    plotly_colorscale,
+    plotly_text,
+    tick_label,
+    top_of_scale,
 )
+from ..files import atomic_output
 from ..vocabulary import aggregate_info
 from .result import AttentionComparison
 
@@ -71,7 +71,7 @@ class _Panels:
         self.title = f"{what}: {name_b} vs {name_a} — JS {js:.3g} bits, TV {tv:.3g}"
         shown = np.concatenate([self.a[~np.isnan(self.a)], self.b[~np.isnan(self.b)]])
         self.shown = shown
-        self.vmax = _vmax(shown)
+        self.vmax = top_of_scale(shown)
         finite = np.abs(self.diff[~np.isnan(self.diff)])
         self.dmax = max(float(finite.max()) if finite.size else 0.0, 1e-6)
         self.diff_label = f"B − A: red = more in {name_b}, blue = more in {name_a}"
@@ -99,9 +99,9 @@ def _hidden(comparison: AttentionComparison) -> np.ndarray:
 
 
 def _ticks(labels: list[str]) -> tuple[list[int], list[str]]:
-    step = _label_step(len(labels))
+    step = label_step(len(labels))
     positions = list(range(0, len(labels), step))
-    return positions, [_mathtext_safe(_tick_label(labels[i])) for i in positions]
+    return positions, [mathtext_safe(tick_label(labels[i])) for i in positions]
 
 
 def plot_comparison(
@@ -135,11 +135,11 @@ def plot_comparison(
         aligned labels read ``+tok`` (only in B), ``−tok`` (only in A), ``a→b`` (changed).
     """
     panels = _Panels(comparison, layer, _focus(head, aggregate, ax))
-    colormap, diverging = _colormap(cmap), _colormap(diff_cmap)
-    norm = _norm(panels.shown, color_scale)
+    colormap, diverging = colormap_for(cmap), colormap_for(diff_cmap)
+    norm = norm_for(panels.shown, color_scale)
     n_queries, n_keys = panels.diff.shape
     query_ticks, key_ticks = _ticks(panels.queries), _ticks(panels.keys)
-    font = _font_size(max(len(query_ticks[0]), len(key_ticks[0])))
+    font = font_size(max(len(query_ticks[0]), len(key_ticks[0])))
     line, char = font * 1.45 / 72, font * 0.62 / 72
     longest = max(len(label) for label in query_ticks[1] + key_ticks[1])
     side = max(3.2, len(key_ticks[0]) * line)
@@ -159,7 +159,7 @@ def plot_comparison(
             aspect="auto",
         ))
         ax.set_xticks(key_ticks[0], key_ticks[1], fontsize=font, rotation=90)
-        ax.set_title(_mathtext_safe(panels.titles[index]), fontsize=11)
+        ax.set_title(mathtext_safe(panels.titles[index]), fontsize=11)
         ax.set_xlabel("Key (attended to)")
         ax.tick_params(length=2, pad=2)
     axes[0].set_yticks(query_ticks[0], query_ticks[1], fontsize=font)
@@ -167,8 +167,8 @@ def plot_comparison(
     shrink = min(1.0, max(0.5, 12 / max(n_queries, 1)))
     figure.colorbar(images[1], ax=list(axes[:2]), shrink=shrink, pad=0.01).set_label("attention (A and B)")
     bar = figure.colorbar(images[2], ax=axes[2], shrink=shrink, pad=0.02)
-    bar.set_label(_mathtext_safe(panels.diff_label), fontsize=9)
-    figure.suptitle(_mathtext_safe(panels.title) if title is None else title, fontsize=12)
+    bar.set_label(mathtext_safe(panels.diff_label), fontsize=9)
+    figure.suptitle(mathtext_safe(panels.title) if title is None else title, fontsize=12)
     if panels.aligned:
         figure.supxlabel(GAP_NOTE, fontsize=8)
     return figure
@@ -186,11 +186,11 @@ def save_comparison(
     """Save :func:`plot_comparison` atomically as PNG, SVG or PDF (by the suffix)."""
     target = Path(path)
     kind = target.suffix.lower().lstrip(".")
-    if kind not in _SAVE_FORMATS:
+    if kind not in SAVE_FORMATS:
         raise InputError(f"cannot save a comparison as {target}: use a .png, .svg or .pdf file name")
     with atomic_output(target) as handle, matplotlib.rc_context({"svg.hashsalt": "attnviz-widget"}):
         figure = plot_comparison(comparison, layer, head, **options)
-        figure.savefig(handle, format=kind, dpi=dpi, metadata=_SAVE_METADATA[kind])
+        figure.savefig(handle, format=kind, dpi=dpi, metadata=SAVE_METADATA[kind])
     return target
 
 
@@ -212,11 +212,11 @@ def plot_comparison_plotly(
     from plotly.subplots import make_subplots
 
     panels = _Panels(comparison, layer, _focus(head, aggregate))
-    norm = _norm(panels.shown, color_scale)
+    norm = norm_for(panels.shown, color_scale)
     n_queries, n_keys = panels.diff.shape
-    queries = [f"{_plotly_text(label)} [{i}]" for i, label in enumerate(panels.queries)]
-    keys = [f"{_plotly_text(label)} [{j}]" for j, label in enumerate(panels.keys)]
-    names = [_plotly_text(name) for name in panels.titles]
+    queries = [f"{plotly_text(label)} [{i}]" for i, label in enumerate(panels.queries)]
+    keys = [f"{plotly_text(label)} [{j}]" for j, label in enumerate(panels.keys)]
+    names = [plotly_text(name) for name in panels.titles]
     a_text, b_text, d_text = (np.char.mod("%.4g", matrix) for matrix in (panels.a, panels.b, panels.diff))
     hover = [
         [f"{query} → {key}<br>A {va} · B {vb} · B − A {vd}" for key, va, vb, vd in zip(keys, ra, rb, rd)]
@@ -228,28 +228,28 @@ def plot_comparison_plotly(
             z=matrix, x=np.arange(n_keys), y=np.arange(n_queries), text=hover, hoverinfo="text",
             hoverongaps=False, coloraxis="coloraxis2" if column == 3 else "coloraxis", row=1, col=column,
         )
-    step_q, step_k = _label_step(n_queries), _label_step(n_keys)
+    step_q, step_k = label_step(n_queries), label_step(n_keys)
     cell = min(22.0, max(600.0 / max(n_queries, n_keys), 6.0))
     font = float(np.clip(cell * max(step_q, step_k) * 0.9, 7, 12))
     key_ticks = list(range(0, n_keys, step_k))
     for column in (1, 2, 3):
         figure.update_xaxes(
             tickmode="array", tickvals=key_ticks, tickangle=-90, tickfont={"size": font}, showgrid=False,
-            ticktext=[_plotly_text(_tick_label(panels.keys[j])) for j in key_ticks], zeroline=False,
+            ticktext=[plotly_text(tick_label(panels.keys[j])) for j in key_ticks], zeroline=False,
             title={"text": "Key (attended to)"}, row=1, col=column,
         )
     query_ticks = list(range(0, n_queries, step_q))
     figure.update_yaxes(
         tickmode="array", tickvals=query_ticks, autorange="reversed", tickfont={"size": font}, showgrid=False,
-        ticktext=[_plotly_text(_tick_label(panels.queries[i])) for i in query_ticks], zeroline=False,
+        ticktext=[plotly_text(tick_label(panels.queries[i])) for i in query_ticks], zeroline=False,
     )
     figure.update_yaxes(title={"text": "Query (attending)"}, row=1, col=1)
-    diff_title = _plotly_text(panels.diff_label).replace(": ", ":<br>").replace(", ", "<br>")
+    diff_title = plotly_text(panels.diff_label).replace(": ", ":<br>").replace(", ", "<br>")
     figure.update_layout(
-        title={"text": _plotly_text(panels.title)},
-        coloraxis={"colorscale": _plotly_colorscale(_colormap(cmap), norm, panels.vmax), "cmin": 0.0,
+        title={"text": plotly_text(panels.title)},
+        coloraxis={"colorscale": plotly_colorscale(colormap_for(cmap), norm, panels.vmax), "cmin": 0.0,
                    "cmax": panels.vmax, "colorbar": {"title": {"text": "A and B"}, "x": 1.0, "len": 0.8}},
-        coloraxis2={"colorscale": _diverging_scale(_colormap(diff_cmap)), "cmin": -panels.dmax,
+        coloraxis2={"colorscale": _diverging_scale(colormap_for(diff_cmap)), "cmin": -panels.dmax,
                     "cmax": panels.dmax, "cmid": 0.0,
                     "colorbar": {"title": {"text": diff_title}, "x": 1.09, "len": 0.8}},
         plot_bgcolor="#d9d9d9",
@@ -286,7 +286,7 @@ def plot_score_grid(
     FigureCanvasAgg(figure)
     ax = figure.add_subplot()
     top = float(np.nanmax(values)) if np.isfinite(values).any() else 1.0
-    image = ax.imshow(np.ma.masked_invalid(values), cmap=_colormap(cmap), vmin=0.0, vmax=max(top, 1e-6),
+    image = ax.imshow(np.ma.masked_invalid(values), cmap=colormap_for(cmap), vmin=0.0, vmax=max(top, 1e-6),
                       aspect="auto", interpolation="nearest")
     for (row, column), value in np.ndenumerate(values):
         if math.isfinite(value):
@@ -296,6 +296,6 @@ def plot_score_grid(
     ax.set_yticks(range(count), [str(layer) for layer in layers], fontsize=8)
     ax.set_xlabel("head")
     ax.set_ylabel("layer")
-    ax.set_title(_mathtext_safe(title), fontsize=10)
+    ax.set_title(mathtext_safe(title), fontsize=10)
     figure.colorbar(image, ax=ax, pad=0.02)
     return figure
