@@ -218,3 +218,41 @@ def test_from_data_shows_lazy_data_without_a_model(pair) -> None:
     assert widget.overview == lazy.overview and widget.overview_scale == lazy.overview_scale
     reply, _ = ask(widget, what="layer", layer=1)
     assert reply["type"] == "error"
+
+
+def test_4096_tokens_never_hold_a_full_matrix_in_numpy(tmp_path: Path) -> None:
+    """A Llama-shaped model (2 layers x 4 heads, 2 KV heads) at 4,096 tokens, lazy: the widget's
+    numpy allocations stay below one float32 T x T matrix (64 MiB); torch works in bounded blocks."""
+    import tracemalloc
+
+    from tiny_models import bpe_tokenizer
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    tokenizer = bpe_tokenizer()
+    tokenizer.model_max_length = 8192
+    config = LlamaConfig(
+        vocab_size=len(tokenizer), num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+        hidden_size=32, intermediate_size=64, max_position_embeddings=8192,
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+    )
+    model_dir = tmp_path / "llama"
+    LlamaForCausalLM(config).eval().save_pretrained(str(model_dir))
+    tokenizer.save_pretrained(str(model_dir))
+    tokens = 4096
+    widget = AttentionWidget(model_dir, device="cpu", max_length=tokens, memory_budget=32 * 2**20)
+    recorder = Recorder(widget)
+    widget.send = recorder  # type: ignore[method-assign]
+    tracemalloc.start()
+    try:
+        widget.show(" ".join(["the movie was not very good"] * 1500))
+        reply, payload = ask(widget, what="tile", layer=1, head=3, q0=0, q1=4096, k0=0, k1=4096, pool=16)
+        row, row_payload = ask(widget, what="row", layer=0, head="mean", query=4095)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert widget.data.is_lazy and len(widget.tokens) == tokens and widget.meta["tiled"] is True
+    assert peak < 4 * tokens * tokens  # below one float32 T x T matrix
+    assert [m[0]["layer"] for m in recorder.progressive()] == [0, 1]
+    assert reply["shape"] == [256, 256] and row["shape"] == [1, tokens]
+    values = np.frombuffer(row_payload, "<f2").astype(np.float32)
+    assert abs(values.sum() - 1) < 1e-2  # a causal row of weights sums to one
