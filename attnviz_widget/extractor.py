@@ -169,7 +169,7 @@ class AttentionExtractor:
             text, max_length=max_length, padding=padding, truncation=truncation, target=target
         )
         if wanted is not None:
-            self._check_layers(wanted)
+            self.check_layers(wanted)
         backend = choose_store(self.backend, encoded, wanted, store, memory_budget)
         captured = self._extract_attention(encoded, wanted, backend, on_layer=on_layer)
         return assemble(text, encoded, captured, self.facts())
@@ -188,7 +188,8 @@ class AttentionExtractor:
             return chosen.forward(encoded, layers, on_layer=on_layer)  # type: ignore[call-arg]
         return chosen.forward(encoded, layers)
 
-    def _check_layers(self, layers: Sequence[int]) -> None:
+    def check_layers(self, layers: Sequence[int]) -> None:
+        """Raise a one-line InputError for a layer index this model does not have."""
         facts = self.facts()
         stacks = [ENCODER, DECODER] if facts.is_encoder_decoder else [SELF]
         for stack in stacks:

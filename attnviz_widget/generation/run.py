@@ -109,7 +109,7 @@ def generate(
     prompt_ids = tokenize_prompt(tok, text, from_template=from_template, limit=facts.max_positions)
     count = check_max_new_tokens(max_new_tokens, prompt_ids.shape[1], facts, lm.config)
     if wanted is not None:
-        extractor._check_layers(wanted)
+        extractor.check_layers(wanted)
     # refuse a store that cannot hold the longest possible result now, not after generating
     choose_store(backend, _placeholder(facts, prompt_ids.shape[1], count), wanted, store, memory_budget)
 
