@@ -146,3 +146,27 @@ def test_a_failing_error_handler_neither_hangs_nor_kills_the_worker() -> None:
     assert runner.submit("good").result(10) == "good" and landed == ["good"]  # the worker still runs texts
     runner.close(timeout=10)
     assert not runner_threads()
+
+
+def test_work_knows_its_generation_and_sees_when_a_newer_text_supersedes_it() -> None:
+    release, started = threading.Event(), threading.Event()
+    seen: list[tuple[str, int, bool, bool]] = []
+    recorder: Recorder
+
+    def work(text: str) -> str:
+        generation = recorder.runner.running
+        if text == "first":
+            started.set()
+            assert release.wait(10)
+        runner = recorder.runner
+        seen.append((text, generation, runner.is_current(generation), runner.is_current(generation + 1)))
+        return text
+
+    recorder = Recorder(work)
+    recorder.runner.submit("first")
+    assert started.wait(10)
+    recorder.runner.submit("second")  # the first run is superseded while it runs
+    release.set()
+    recorder.runner.wait(10)
+    assert seen == [("first", 1, False, True), ("second", 2, True, False)]
+    assert recorder.landed == ["second"]
