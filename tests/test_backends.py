@@ -144,3 +144,18 @@ def test_special_tokens_typed_in_the_text_are_flagged(model_dirs: dict[str, Path
     encoded = backend.encode("[SEP] movie [CLS]")
     assert encoded.tokens == ["[CLS]", "[SEP]", "movie", "[CLS]", "[SEP]"]
     assert encoded.special.tolist() == [True, True, False, True, True]
+
+
+def test_one_pass_over_a_text_builds_no_key_value_cache(model_dirs: dict[str, Path]) -> None:
+    """A cache would hold a second copy of every layer's keys and values for nothing."""
+    extractor = AttentionExtractor(model_dirs["gpt2"], device="cpu")
+    returned = []
+    handle = extractor.model.register_forward_hook(lambda module, args, output: returned.append(output))
+    extractor.extract(TEXT, store="dense")
+    extractor.extract(TEXT, store="lazy")
+    handle.remove()
+    caches = [output.get("cache", output.get("past_key_values")) for output in returned]
+    assert len(returned) >= 2 and caches == [None] * len(returned)
+    with torch.inference_mode():  # the check can fail: a plain forward of this model does build one
+        plain = extractor.model(**extractor.backend.encode(TEXT).inputs)
+    assert plain.get("cache", plain.get("past_key_values")) is not None

@@ -209,6 +209,15 @@ class HuggingFaceBackend:
         encoded.inputs = {name: value.to(self.device) for name, value in inputs.items()}
         return encoded
 
+    def no_cache(self) -> dict[str, bool]:
+        """``{"use_cache": False}`` where the model's forward takes it: one pass over a text needs no
+        key/value cache, which would hold a second copy of every layer's keys and values."""
+        try:
+            parameters = inspect.signature(self.model.forward).parameters
+        except (TypeError, ValueError):
+            return {}
+        return {"use_cache": False} if "use_cache" in parameters else {}
+
     def _forward_keywords(self) -> set[str] | None:
         try:
             parameters = inspect.signature(self.model.forward).parameters
@@ -243,7 +252,7 @@ class HuggingFaceBackend:
         with torch.inference_mode(), eval_mode(self.model), eager_attention(self.model):
             sites = self._ensure_sites()
             if sites is None:
-                outputs = self.model(**encoded.inputs, output_attentions=True)
+                outputs = self.model(**encoded.inputs, **self.no_cache(), output_attentions=True)
                 stacks = {}
                 for name in (SELF, ENCODER, DECODER, CROSS):
                     count = len(getattr(outputs, name, None) or ())
@@ -254,7 +263,7 @@ class HuggingFaceBackend:
             else:
                 capture = LayerCapture(sites, wanted=wanted, on_layer=on_layer)
                 with capture.hooks(self.model):
-                    outputs = self.model(**encoded.inputs, output_attentions=True)
+                    outputs = self.model(**encoded.inputs, **self.no_cache(), output_attentions=True)
                 stacks = capture.captured
             return Captured(stacks, self._classifier_logits(outputs))
 
@@ -282,4 +291,4 @@ class HuggingFaceBackend:
         keywords = self._forward_keywords()
         if keywords is not None:
             inputs = {name: value for name, value in inputs.items() if name in keywords}
-        return {name: value.to(self.device) for name, value in inputs.items()}
+        return {**{name: value.to(self.device) for name, value in inputs.items()}, **self.no_cache()}

@@ -57,7 +57,7 @@ class LazyBackend:
         model = self.base.model
         with torch.inference_mode(), eval_mode(model):
             with LazyCapture(model, layers, block_bytes=self.block_bytes, on_layer=on_layer) as capture:
-                outputs = model(**encoded.inputs)
+                outputs = model(**encoded.inputs, **self.base.no_cache())
             stacks = {
                 name: (LazyAttentions(stack, memory_budget=self.memory_budget), stack.layer_indices)
                 for name, stack in capture.stacks.items()
