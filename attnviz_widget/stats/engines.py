@@ -10,7 +10,6 @@ Only the local engine is imported by default; Ray is imported when ``engine="ray
 
 from __future__ import annotations
 
-import os
 import socket
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -25,6 +24,9 @@ from .shards import ShardStore, TextHash
 RAY_HINT = "pip install 'attnviz-widget[ray]'"
 #: Texts read ahead and sorted by length before batching, in batches (less padding).
 WINDOW_BATCHES = 32
+#: Starting a local Ray node is tried this often: its raylet gives the agent processes a fixed
+#: ~15 s to start, which a saturated machine misses by fractions of a second now and then.
+LOCAL_START_TRIES = 2
 #: Batches per Ray Data block (the unit of work an actor is handed).
 RAY_BLOCK_BATCHES = 4
 
@@ -194,15 +196,15 @@ def connect_ray(ray: Any, address: str | None, num_cpus: int | None = None) -> N
             first = (str(error).strip() or type(error).__name__).splitlines()[0]
             raise InputError(f"cannot connect to the Ray cluster at {address}: {first}") from None
     else:
-        # The raylet waits this long (default 15 s) for its agents' port files; a busy
-        # machine can take longer to start their Python processes.
-        os.environ.setdefault("RAY_raylet_start_wait_time_s", "120")
-        try:
-            ray.init(num_cpus=num_cpus, **options)
-        except Exception as error:  # Ray raises a bare Exception when its node does not come up
-            ray.shutdown()
-            first = (str(error).strip() or type(error).__name__).splitlines()[0]
-            raise InputError(f"could not start a local Ray cluster: {first}") from None
+        for attempt in range(LOCAL_START_TRIES):
+            try:
+                ray.init(num_cpus=num_cpus, **options)
+                return
+            except Exception as error:  # Ray raises a bare Exception when its node does not come up
+                ray.shutdown()
+                first = (str(error).strip() or type(error).__name__).splitlines()[0]
+                if attempt == LOCAL_START_TRIES - 1 or "timed out during startup" not in first:
+                    raise InputError(f"could not start a local Ray cluster: {first}") from None
 
 
 class RayMeasure:
