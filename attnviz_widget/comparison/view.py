@@ -17,11 +17,11 @@ from typing import Any
 
 import anywidget
 import traitlets
-from traitlets import Bool, Bytes, Dict, Enum, Int, List, Unicode, Union
+from traitlets import Bool, Bytes, Dict, Enum, Int, List, Unicode
 
 from ..errors import InputError
 from ..protocol import Served, answer
-from ..traits import HEAD_AGGREGATES
+from ..traits import ViewState
 from ..wire import build_view, float16_bytes
 from .result import AttentionComparison
 from .scores import METRICS
@@ -49,21 +49,15 @@ def _bundle() -> Any:
     return AttentionWidget._esm
 
 
-class _ComparisonBase(anywidget.AnyWidget):
+class _ComparisonBase(anywidget.AnyWidget, ViewState):
+    """The single-run widget's user state (:class:`~attnviz_widget.traits.ViewState`, shared by both
+    sides; ``layer`` in A's numbering, B shows its paired layer) and the comparison's own traits."""
+
     _esm = _bundle()
     view_kind = Unicode("comparison").tag(sync=True)
     """Type: str. Default: "comparison". Tells the shared frontend bundle to draw a comparison."""
     status = Enum(["empty", "loading", "ready", "error"], "ready").tag(sync=True)
     error = Unicode("").tag(sync=True)
-    layer = Int(0).tag(sync=True)
-    """Type: int. The focused layer, in A's numbering (B shows its paired layer)."""
-    head = Union([Int(), Enum(list(HEAD_AGGREGATES))], default_value=0).tag(sync=True)
-    token_locked = Bool(False).tag(sync=True)
-    direction = Enum(["from", "to"], "from").tag(sync=True)
-    color_scale = Enum(["linear", "sqrt", "log"], "sqrt").tag(sync=True)
-    row_normalize = Bool(False).tag(sync=True)
-    hide_special = Bool(False).tag(sync=True)
-    section = Unicode("").tag(sync=True)
     metric = Enum(list(METRICS), "js").tag(sync=True)
     """Type: str. Default: "js". The score the grid shows: "js" or "tv"."""
     compare_meta = Dict().tag(sync=True)
