@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .html_export import save_html
     from .plot import plot_heatmap, plot_plotly, save_heatmap
     from .stats import HeadStats, head_stats, plot_head_stats
+    from .stats.view import HeadAtlasWidget
     from .widget import AttentionWidget
 
 _LAZY = {
@@ -50,6 +51,7 @@ _LAZY = {
     "head_stats": "stats",
     "HeadStats": "stats",
     "plot_head_stats": "stats",
+    "HeadAtlasWidget": "stats.view",
 }
 
 __all__ = [
@@ -60,6 +62,7 @@ __all__ = [
     "AttnvizError",
     "ComparisonWidget",
     "FormatError",
+    "HeadAtlasWidget",
     "HeadStats",
     "InputError",
     "ModelInfo",

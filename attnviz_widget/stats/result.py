@@ -103,6 +103,13 @@ class HeadStats:
                 pairs.append((self.texts[int(index)], float(value)))
         return pairs[: kept if k is None else k]
 
+    def atlas(self, model: Any = None, **options: Any) -> Any:
+        """The head atlas widget (:class:`~attnviz_widget.stats.view.HeadAtlasWidget`): grid, table, hover,
+        and a click opens a head's top text with ``model`` (default: the model the run recorded)."""
+        from .view import HeadAtlasWidget
+
+        return HeadAtlasWidget(self, model, **options)
+
     def to_pandas(self) -> Any:
         """One row per (layer, head): ``<metric>_mean``, ``<metric>_std`` and ``<metric>_count`` columns."""
         try:

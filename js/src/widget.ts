@@ -8,12 +8,14 @@
 import { App } from "./app";
 import { ComparisonLocalModel, type ComparisonState } from "./compare-standalone";
 import { renderComparison } from "./compare-view";
+import { renderAtlas } from "./atlas-view";
 import { ModelAdapter, type AdapterOptions, type AnyModelLike } from "./model";
 import { LocalModel, type StandaloneState } from "./standalone";
 
 /** anywidget's render hook: build the view in `el`; the returned function removes it. */
 function render({ model, el }: { model: AnyModelLike; el: HTMLElement }, options?: AdapterOptions): () => void {
   if (model.get("view_kind") === "comparison") return renderComparison(model, el, options); // attnviz_widget.comparison.view
+  if (model.get("view_kind") === "atlas") return renderAtlas(model, el); // attnviz_widget.stats.view
   const adapter = new ModelAdapter(model, options);
   const app = new App(el, adapter);
   return () => {
