@@ -1,0 +1,175 @@
+"""The head atlas in a real (headless) Chromium: the built bundle fed a HeadAtlasWidget's own state.
+
+The page holds the traits :class:`~attnviz_widget.stats.view.HeadAtlasWidget` syncs (from
+constructed statistics whose model name is markup) and a fake anywidget model recording what
+the view sets, as Jupyter would send it to Python. Checks: the grid painted in viridis with
+grey for a head without a value, hover on a cell and on a table row reads every metric,
+a click on a header sorts the table, a click on a cell or row selects that head (outlined),
+the metric picker recolours the grid, names stay text.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import http.server
+import io
+import json
+import shutil
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from .lab_harness import CHROMIUM, CHROMIUM_ARGS
+
+REPO = Path(__file__).resolve().parents[2]
+BUNDLE = REPO / "attnviz_widget" / "static" / "widget.js"
+XSS = "<img src=x onerror=alert(1)>"
+CELL = 22  # ATLAS_CELL in js/src/atlas-view.ts
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.slow,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} not found (apt-get install chromium)"),
+    pytest.mark.skipif(not BUNDLE.exists(), reason="the bundle is not built (cd js && npm install && npm run build)"),
+]
+
+sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+
+PAGE = """<!doctype html><html><head><meta charset="utf-8"><link rel="icon" href="data:,"></head>
+<body style="width: 1300px"><div id="host"></div><script type="module">
+import widget from "./widget.js";
+const state = STATE;
+const bytes = (text) => { const raw = atob(text); const out = new Uint8Array(raw.length);
+  for (let i = 0; i < raw.length; i++) out[i] = raw.charCodeAt(i); return new DataView(out.buffer); };
+const values = new Map(Object.entries(state).map(([k, v]) => [k, v && v.b64 !== undefined ? bytes(v.b64) : v]));
+const handlers = new Map();
+const emit = (event, ...args) => (handlers.get(event) || []).slice().forEach((cb) => cb(...args));
+window.saved = [];
+window.model = {
+  get: (name) => values.get(name),
+  set(name, value) { if (values.get(name) === value) return; values.set(name, value); emit("change:" + name); },
+  save_changes() { window.saved.push({ metric: values.get("metric"), selected: values.get("selected") }); },
+  on(event, cb) { if (!handlers.has(event)) handlers.set(event, []); handlers.get(event).push(cb); },
+  off(event, cb) { if (handlers.has(event)) handlers.set(event, handlers.get(event).filter((x) => x !== cb)); },
+  send() {},
+};
+widget.render({ model: window.model, el: document.getElementById("host") });
+</script></body></html>"""
+
+
+def _stats() -> Any:
+    from attnviz_widget.stats.metrics import METRICS
+    from attnviz_widget.stats.partial import Partial
+    from attnviz_widget.stats.result import HeadStats
+
+    layers, heads = 3, 4
+    values = np.random.default_rng(3).random((5, len(METRICS), layers, heads))
+    values[:, METRICS.index("prev"), 2, 3] = np.nan  # a head without a value
+    values[:, METRICS.index("prev"), 1, 2] = 0.99  # the strongest previous-token head
+    partial = Partial.empty(len(METRICS), layers, heads, k=2)
+    partial.add_values(values, np.arange(5), [f"text {i}" for i in range(5)], list(range(len(METRICS))))
+    partial.counters["texts"] = 5
+    return HeadStats.from_partial(partial, model=f"/models/{XSS}", corpus="5 texts <b>x</b>")
+
+
+def _page_files(directory: Path) -> None:
+    from attnviz_widget.stats.view import HeadAtlasWidget
+
+    atlas = HeadAtlasWidget(_stats())
+    state: dict[str, Any] = {}
+    for name in atlas.keys:
+        if name.startswith("_") or name in ("layout", "tabbable", "tooltip"):
+            continue
+        value = getattr(atlas, name)
+        state[name] = {"b64": base64.b64encode(value).decode()} if isinstance(value, bytes) else value
+    atlas.close()
+    (directory / "index.html").write_text(PAGE.replace("STATE", json.dumps(state)), encoding="utf-8")
+    shutil.copy(BUNDLE, directory / "widget.js")
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        pass
+
+
+@pytest.fixture(scope="module")
+def page(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, list[str]]]:
+    directory = tmp_path_factory.mktemp("atlas-page")
+    _page_files(directory)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(directory)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    problems: list[str] = []
+    try:
+        with sync_api.sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1300, "height": 1200})
+            page.on("pageerror", lambda error: problems.append(str(error)))
+            page.on("console", lambda msg: problems.append(msg.text) if msg.type == "error" else None)
+            page.on("dialog", lambda dialog: (problems.append(f"dialog: {dialog.message}"), dialog.dismiss()))
+            page.goto(f"http://127.0.0.1:{server.server_address[1]}/index.html")
+            page.wait_for_selector(".attnviz-atlas-grid[data-attnviz-ready]", timeout=30_000)
+            yield page, problems
+            browser.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _pixel(view: Any, layer: int, head: int) -> np.ndarray:
+    from PIL import Image
+
+    png = view.locator(".attnviz-atlas-grid").screenshot()
+    image = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
+    return image[1 + layer * CELL + CELL // 2, 1 + head * CELL + CELL // 2]  # 1 px border
+
+
+def _rows(view: Any) -> list[str]:
+    return view.locator(".attnviz-atlas tbody tr").evaluate_all("rows => rows.map((r) => r.dataset.cell)")
+
+
+def test_grid_table_and_hover(page: tuple[Any, list[str]]) -> None:
+    view, problems = page
+    assert view.locator(".attnviz-atlas-grid").get_attribute("data-attnviz-ready") == "prev"
+    assert view.locator(".attnviz-atlas-grid").evaluate("c => [c.width, c.height]") == [4, 3]
+    assert list(_pixel(view, 2, 3)) == [0xD9, 0xD9, 0xD9]  # no value: grey
+    strongest = _pixel(view, 1, 2)  # 0.99 on a 0..1 scale: viridis yellow
+    assert strongest[0] > 200 and strongest[1] > 200 and strongest[2] < 80, strongest
+    assert _rows(view)[0] == str(1 * 4 + 2) and _rows(view)[-1] == str(2 * 4 + 3)  # by prev, NaN last
+    box = view.locator(".attnviz-atlas-grid").bounding_box()
+    view.mouse.move(box["x"] + 1 + 3 * CELL + 5, box["y"] + 1 + 5)
+    readout = view.locator(".attnviz-atlas-readout").text_content()
+    assert readout.startswith("layer 0, head 3") and "probe_induction: " in readout and readout.count("±") == 15
+    view.locator('.attnviz-atlas tbody tr[data-cell="5"]').hover()
+    assert view.locator(".attnviz-atlas-readout").text_content().startswith("layer 1, head 1")
+    assert XSS in view.locator(".attnviz-atlas-title").text_content()
+    assert view.locator("#host img").count() == 0 and view.locator("#host b").count() == 0
+    assert problems == []
+
+
+def test_sort_select_and_recolour(page: tuple[Any, list[str]]) -> None:
+    view, problems = page
+    view.locator('.attnviz-atlas th[data-column="layer"]').click()
+    assert _rows(view) == [str(i) for i in range(12)]
+    view.locator('.attnviz-atlas th[data-column="layer"]').click()
+    assert _rows(view)[:4] == ["8", "9", "10", "11"]
+    assert view.locator('.attnviz-atlas th[data-column="layer"]').get_attribute("aria-sort") == "descending"
+    box = view.locator(".attnviz-atlas-grid").bounding_box()
+    view.mouse.click(box["x"] + 1 + 2 * CELL + 5, box["y"] + 1 + CELL + 5)
+    assert view.evaluate("window.saved.at(-1)")["selected"] == [1, 2]
+    mark = view.locator(".attnviz-atlas-mark").bounding_box()
+    assert abs(mark["x"] - (box["x"] + 1 + 2 * CELL)) <= 1.5 and abs(mark["y"] - (box["y"] + 1 + CELL)) <= 1.5
+    view.locator('.attnviz-atlas tbody tr[data-cell="3"]').click()
+    assert view.evaluate("window.saved.at(-1)")["selected"] == [0, 3]
+    assert view.locator('.attnviz-atlas tr[data-selected="true"]').count() == 1
+    view.locator(".attnviz-atlas-metric").select_option("entropy")
+    assert view.evaluate("window.saved.at(-1)")["metric"] == "entropy"
+    assert view.locator(".attnviz-atlas-grid").get_attribute("data-attnviz-ready") == "entropy"
+    assert list(_pixel(view, 2, 3)) != [0xD9, 0xD9, 0xD9]  # entropy has a value there
+    view.evaluate('window.model.set("detail_status", "layer 0, head 3: <i>x</i>")')
+    assert view.locator(".attnviz-atlas-status").text_content() == "layer 0, head 3: <i>x</i>"
+    assert problems == []
