@@ -41,6 +41,12 @@ const STYLE = `
 .attnviz-atlas tr[data-selected="true"] td { background: #fde2c8; }
 .attnviz-atlas tbody tr:hover td { background: #eef; }
 .attnviz-atlas-status { color: #555; }
+.attnviz-atlas-title { font-weight: 600; }
+.attnviz-atlas select { align-self: flex-start; max-width: 100%; font: inherit; }
+.attnviz-atlas-gridbox { max-width: 420px; }
+.attnviz-atlas-tablewrap { max-width: 100%; align-self: flex-start; }
+.attnviz-atlas th[aria-sort="descending"]::after { content: " \u25BC"; }
+.attnviz-atlas th[aria-sort="ascending"]::after { content: " \u25B2"; }
 `;
 
 function element<K extends keyof HTMLElementTagNameMap>(doc: Document, tag: K, className = "", text = ""): HTMLElementTagNameMap[K] {
