@@ -267,6 +267,14 @@ def check_head_statistics(notebook: Any) -> None:
         ), label
     assert "punctuation head (layer" in out and "probe_prev: strongest layer 0 head 2" in out
     assert "head_stats.parquet | model: demo-sentiment-minilm-v1 | corpus: 243 texts | rows: 72" in out
+    atlases = [model["state"] for model in widget_states(notebook).values()
+               if model["state"].get("view_kind") == "atlas"]
+    assert len(atlases) == 1 and (atlases[0]["atlas_meta"]["layers"], atlases[0]["atlas_meta"]["heads"]) == (6, 12)
+    opening = r"^atlas: layer \d, head \d+: its top text #1 of 5 for prev \(\d\.\d{3}\)$"
+    assert re.search(opening, out, flags=re.MULTILINE), "the atlas did not report the opened head"
+    opened = list(attention_widget_states(notebook).values())
+    assert len(opened) == 1 and opened[0]["status"] == "ready", "the atlas did not open the head's top text"
+    assert [opened[0]["layer"], opened[0]["head"]] == atlases[0]["selected"], "the opened widget is not on that head"
     ran = re.search(r"Ray engine: 243 texts, max \|ray - local\| over every mean = (\S+)", out)
     if ran:
         assert float(ran.group(1)) <= 1e-6 and "same strongest previous-token head: True" in out
