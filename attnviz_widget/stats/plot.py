@@ -15,8 +15,8 @@ from typing import Any, Literal
 import numpy as np
 
 from ..errors import InputError
+from ..files.paths import atomic_output
 from .result import HeadStats
-from .shards import atomic_file
 
 Backend = Literal["matplotlib", "plotly"]
 #: Metrics whose scale is probability mass: their colour bar spans 0 to 1.
@@ -113,6 +113,6 @@ def save_head_stats(stats: HeadStats, metric: str, path: str | os.PathLike[str],
     if target.suffix.lower() != ".png":
         raise InputError(f"save_head_stats writes PNG; give a path ending in .png, not {target.name!r}")
     figure = plot_head_stats(stats, metric)
-    with atomic_file(target) as handle:
+    with atomic_output(target) as handle:
         figure.savefig(handle, format="png", dpi=dpi)
     return target

@@ -11,10 +11,10 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
+from ..files.paths import atomic_output
 from .corpus import PANDAS_HINT
 from .metrics import METRICS, PROBE_METRICS
 from .partial import Partial
-from .shards import atomic_file
 
 PARQUET_KEY = b"attnviz_head_stats"
 
@@ -142,7 +142,7 @@ class HeadStats:
         schema_metadata[PARQUET_KEY] = json.dumps(self.metadata(), default=str).encode()
         table = table.replace_schema_metadata(schema_metadata)
         target = Path(path).expanduser()
-        with atomic_file(target) as handle:
+        with atomic_output(target) as handle:
             pq.write_table(table, handle)
         return target
 

@@ -1,4 +1,4 @@
-"""Resumable shards of partial sums on disk, and atomic file writes.
+"""Resumable shards of partial sums on disk.
 
 A run with ``shard_dir`` saves each finished shard (``shard_size`` consecutive corpus
 texts, or the probe) as one ``.npz`` file, written to a temporary name and renamed, so
@@ -12,44 +12,15 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import secrets
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from ..errors import InputError
+from ..files.paths import atomic_output
 from .partial import Partial
 
 MANIFEST = "manifest.json"
 SHARD_FORMAT = "attnviz/head-stats-shards-1"
-
-
-@contextmanager
-def atomic_file(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
-    """A binary file that appears at ``path`` only when the block ends without error."""
-    target = Path(path).expanduser()
-    if target.is_dir():
-        raise InputError(f"cannot write {target}: it is a directory; give a file name inside it")
-    if not target.parent.is_dir():
-        raise InputError(f"cannot write {target}: directory {target.parent} does not exist; create it first")
-    temporary = target.parent / f".{target.name}.{secrets.token_hex(6)}.tmp"
-    try:
-        handle = open(temporary, "xb")
-    except OSError as error:
-        raise InputError(f"cannot write {target}: {error.strerror or error}") from None
-    try:
-        with handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, target)
-    except BaseException as error:
-        with suppress(OSError):
-            os.unlink(temporary)
-        if isinstance(error, OSError):
-            raise InputError(f"cannot write {target}: {error.strerror or error}") from None
-        raise
 
 
 class TextHash:
@@ -95,7 +66,7 @@ class ShardStore:
                     "use another folder or delete it"
                 )
         else:
-            with atomic_file(manifest) as handle:
+            with atomic_output(manifest) as handle:
                 handle.write(json.dumps(expected, indent=1, sort_keys=True).encode())
 
     def path(self, shard: int) -> Path:
@@ -112,7 +83,7 @@ class ShardStore:
         return found
 
     def save(self, shard: int, partial: Partial, text_hash: str) -> None:
-        with atomic_file(self.path(shard)) as handle:
+        with atomic_output(self.path(shard)) as handle:
             handle.write(partial.to_bytes({"shard": shard, "text_hash": text_hash}))
 
     def load(self, shard: int) -> tuple[Partial, str]:
