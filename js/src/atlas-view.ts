@@ -36,7 +36,7 @@ const STYLE = `
 .attnviz-atlas-readout { white-space: pre; font-family: ui-monospace, monospace; min-width: 260px; }
 .attnviz-atlas-tablewrap { max-height: 320px; overflow: auto; border: 1px solid #ddd; }
 .attnviz-atlas table { border-collapse: collapse; font-variant-numeric: tabular-nums; }
-.attnviz-atlas th { position: sticky; top: 0; background: #f4f4f4; cursor: pointer; padding: 2px 6px; }
+.attnviz-atlas th { position: sticky; top: 0; background: #f4f4f4; cursor: pointer; padding: 2px 6px; white-space: nowrap; }
 .attnviz-atlas td { padding: 1px 6px; text-align: right; }
 .attnviz-atlas tr[data-selected="true"] td { background: #fde2c8; }
 .attnviz-atlas tbody tr:hover td { background: #eef; }

@@ -28,6 +28,7 @@ from .lab_harness import CHROMIUM, CHROMIUM_ARGS
 
 REPO = Path(__file__).resolve().parents[2]
 BUNDLE = REPO / "attnviz_widget" / "static" / "widget.js"
+ARTIFACTS = REPO / "tests" / "artifacts"
 XSS = "<img src=x onerror=alert(1)>"
 CELL = 22  # ATLAS_CELL in js/src/atlas-view.ts
 
@@ -97,7 +98,7 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture  # closed after each test: the JupyterLab test below runs its own Playwright
 def page(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, list[str]]]:
     directory = tmp_path_factory.mktemp("atlas-page")
     _page_files(directory)
@@ -173,3 +174,61 @@ def test_sort_select_and_recolour(page: tuple[Any, list[str]]) -> None:
     view.evaluate('window.model.set("detail_status", "layer 0, head 3: <i>x</i>")')
     assert view.locator(".attnviz-atlas-status").text_content() == "layer 0, head 3: <i>x</i>"
     assert problems == []
+
+
+def atlas_notebook(root: Path, model_dir: Path) -> str:
+    """A notebook that measures ``model_dir``'s heads over a few texts and shows the atlas; its name."""
+    import nbformat
+
+    from .conftest import HOST_TEXT
+
+    words = HOST_TEXT.split()
+    texts = [" ".join(words[i:] + words[:i]) for i in range(0, len(words), 2)]
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+    nb.cells = [
+        nbformat.v4.new_code_cell(
+            "from attnviz_widget import head_stats\n\n"
+            f"stats = head_stats({str(model_dir)!r}, {texts!r}, batch_size=4, progress=False, probe_count=2,"
+            " probe_length=6)\n"
+            f"atlas = stats.atlas({str(model_dir)!r}, metric='prev')\n"
+            "atlas"
+        ),
+    ]
+    name = "atlas.ipynb"
+    nbformat.write(nb, root / name)
+    return name
+
+
+@pytest.fixture(scope="module")
+def atlas_lab(tmp_path_factory: pytest.TempPathFactory, host_model_dir: Path) -> Iterator[Any]:
+    from .conftest import missing_requirements, notebook_session
+
+    reason = missing_requirements()
+    if reason:
+        pytest.skip(reason)
+    root = tmp_path_factory.mktemp("atlas-lab")
+    name = atlas_notebook(root, host_model_dir)
+    with notebook_session(root, name, "a notebook written by the test", tmp_path_factory.mktemp("atlas-home")) as session:
+        yield session
+
+
+def test_a_click_in_jupyterlab_opens_the_head_below_the_atlas(atlas_lab: Any) -> None:
+    page, kernel = atlas_lab.page, atlas_lab.kernel
+    cell = page.locator(".jp-CodeCell").filter(has_text="atlas = stats.atlas(")
+    grid = cell.locator(".attnviz-atlas-grid[data-attnviz-ready='prev']")
+    grid.wait_for(timeout=60_000)
+    assert grid.evaluate("c => [c.width, c.height]") == [12, 6]
+    box = grid.bounding_box()
+    page.mouse.click(box["x"] + 1 + 5 * CELL + CELL / 2, box["y"] + 1 + 2 * CELL + CELL / 2)  # layer 2, head 5
+    kernel.wait_for("atlas.selected", [2, 5], timeout=30)
+    kernel.wait_for("atlas.detail is not None and atlas.detail.status", "ready", timeout=120)
+    assert kernel.evaluate("[atlas.detail.layer, atlas.detail.head]") == [2, 5]
+    assert kernel.evaluate("atlas.detail.text == stats.top_texts('prev', 2, 5)[0][0]") is True
+    # the AttentionWidget appears below the atlas, in the same output, and draws its data
+    cell.locator(".attnviz-root[data-attnviz-ready='true']").wait_for(timeout=60_000)
+    status = cell.locator(".attnviz-atlas-status").text_content()
+    assert status.startswith("layer 2, head 5: its top text #1 of 5 for prev"), status
+    assert atlas_lab.notebook.stderr_outputs() == []
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    cell.screenshot(path=str(ARTIFACTS / "jupyterlab_atlas.png"))
