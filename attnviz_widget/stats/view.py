@@ -12,6 +12,7 @@ and returns that widget.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import anywidget
@@ -61,6 +62,10 @@ class HeadAtlasWidget(anywidget.AnyWidget):
     """Type: str. The metric the grid is coloured by, and whose top texts a click opens."""
     selected = List(Int(), maxlen=2).tag(sync=True)
     """Type: list. ``[layer, head]`` of the opened head, or ``[]``; set by a click or from Python."""
+    rank = Int(0, min=0).tag(sync=True)
+    """Type: int. Which of the opened head's top texts is shown (0: its best); set by a click on the list."""
+    top_texts = List(Dict()).tag(sync=True)
+    """Type: list. The opened head's top texts on ``metric``, best first: ``{"text", "value"}`` each."""
     detail_status = Unicode("").tag(sync=True)
     """Type: str. One line on the opened head: which text it shows, or why it cannot be opened."""
 
@@ -73,6 +78,8 @@ class HeadAtlasWidget(anywidget.AnyWidget):
         self.stats = stats
         self._model = model if model is not None else (stats.model or None)
         self._tokenizer, self._device = tokenizer, device
+        self._opening = False
+        """True while :meth:`open_head` sets the atlas's own traits (their observer then does nothing)."""
         self.detail: Any = None
         """The :class:`AttentionWidget` of the opened head (None before the first)."""
         self.output = ipywidgets.Output()
@@ -103,15 +110,21 @@ class HeadAtlasWidget(anywidget.AnyWidget):
     def _has_head(self, layer: int, head: int) -> bool:
         return 0 <= layer < self.stats.layers and 0 <= head < self.stats.heads
 
-    @traitlets.observe("selected")
-    def _on_selected(self, change: dict[str, Any]) -> None:
-        if not change["new"]:
+    @traitlets.observe("selected", "metric", "rank")
+    def _on_choice(self, change: dict[str, Any]) -> None:
+        """A click (or Python) chose a head, a metric or a rank: show that text of the selected head."""
+        if self._opening or not self.selected:
             return
-        layer, head = change["new"]
+        layer, head = self.selected
         try:
-            self.open_head(layer, head)
+            self.open_head(layer, head, rank=self.rank if change["name"] == "rank" else 0)
         except Exception as error:  # shown in the atlas as one line, never a traceback in the kernel log
-            self.detail_status = f"layer {layer}, head {head}: {describe_failure(error)}"
+            self._opening = True
+            try:
+                self.top_texts = []
+                self.detail_status = f"layer {layer}, head {head}: {describe_failure(error)}"
+            finally:
+                self._opening = False
 
     def open_head(self, layer: int, head: int, *, metric: str | None = None, rank: int = 0) -> Any:
         """Show head ``(layer, head)`` on its ``rank``-th best text for ``metric`` (default: the grid's).
@@ -119,7 +132,8 @@ class HeadAtlasWidget(anywidget.AnyWidget):
         Extracts the text with the model (on the widget's worker thread: call ``.wait()`` on the
         result to block until it is in) and returns the :class:`AttentionWidget`, focused on
         that layer and head; the same widget is shown in :attr:`output` and reused by the next
-        click. Raises :class:`InputError` for a head the model lacks, a probe metric (scored on
+        click. The atlas follows: ``selected``, ``metric``, ``rank`` and ``top_texts`` say what is
+        open. Raises :class:`InputError` for a head the model lacks, a probe metric (scored on
         random tokens, so it has no texts), a rank beyond the kept texts, or no model.
         """
         metric = self.metric if metric is None else metric
@@ -140,8 +154,16 @@ class HeadAtlasWidget(anywidget.AnyWidget):
         with widget.hold_sync():
             widget.layer, widget.head = int(layer), int(head)
         widget.text = text  # extracted on the widget's worker thread
-        self.detail_status = (f"layer {layer}, head {head}: its top text #{rank + 1} of {len(best)} "
-                              f"for {metric} ({value:.3f})")
+        self._opening = True
+        try:
+            with self.hold_sync():  # the atlas shows what is open: its cell, metric, list and rank
+                self.selected, self.metric, self.rank = [int(layer), int(head)], metric, rank
+                self.top_texts = [{"text": kept, "value": score if math.isfinite(score) else None}
+                                  for kept, score in best]
+                self.detail_status = (f"layer {layer}, head {head}: its top text #{rank + 1} of {len(best)} "
+                                      f"for {metric} ({value:.3f})")
+        finally:
+            self._opening = False
         return widget
 
     def _detail_widget(self) -> Any:

@@ -3,8 +3,9 @@
  * coloured by the chosen metric, a table of every head with every metric (a click on a
  * header sorts it), and a readout of every metric of the head under the pointer (grid cell
  * or table row). A click on a head sets `selected`; Python opens the head's best text in an
- * `AttentionWidget` below and reports in `detail_status`. Corpus text never reaches this
- * view; model and corpus names are set as text, never HTML.
+ * `AttentionWidget` below, reports in `detail_status` and lists the head's top texts
+ * (`top_texts`; a click on one sets `rank`). Corpus text, model and corpus names are set as
+ * text, never HTML.
  */
 import { pixelCanvas } from "./canvas";
 import { VIRIDIS, colorIndex } from "./colormap";
@@ -22,6 +23,12 @@ import {
 } from "./atlas-data";
 import type { BinaryLike } from "./buffers";
 import type { AnyModelLike } from "./model";
+
+/** One of the opened head's top texts, as `HeadAtlasWidget.top_texts` holds it (value null if not finite). */
+interface TopText {
+  readonly text: string;
+  readonly value: number | null;
+}
 
 /** CSS pixels of one grid cell. */
 export const ATLAS_CELL = 22;
@@ -41,6 +48,10 @@ const STYLE = `
 .attnviz-atlas tr[data-selected="true"] td { background: #fde2c8; }
 .attnviz-atlas tbody tr:hover td { background: #eef; }
 .attnviz-atlas-status { color: #555; }
+.attnviz-atlas-texts { margin: 0; padding-left: 22px; max-width: 900px; }
+.attnviz-atlas-texts button { font: inherit; text-align: left; border: 1px solid transparent; background: none;
+  cursor: pointer; padding: 1px 4px; overflow-wrap: anywhere; }
+.attnviz-atlas-texts button[aria-pressed="true"] { border-color: #e8710a; background: #fde2c8; }
 .attnviz-atlas-title { font-weight: 600; }
 .attnviz-atlas select { align-self: flex-start; max-width: 100%; font: inherit; }
 .attnviz-atlas-gridbox { max-width: 420px; }
@@ -119,6 +130,8 @@ export function renderAtlas(model: AnyModelLike, el: HTMLElement): () => void {
   const top = element(doc, "div", "attnviz-atlas-top");
   top.append(gridBox, readout);
   const status = element(doc, "div", "attnviz-atlas-status");
+  const texts = element(doc, "ol", "attnviz-atlas-texts");
+  texts.start = 1;
 
   const table = element(doc, "table", "attnviz-atlas-table");
   const headRow = element(doc, "tr");
@@ -146,7 +159,7 @@ export function renderAtlas(model: AnyModelLike, el: HTMLElement): () => void {
   table.append(thead, tbody);
   const tableWrap = element(doc, "div", "attnviz-atlas-tablewrap");
   tableWrap.append(table);
-  root.append(heading, picker, top, status, tableWrap);
+  root.append(heading, picker, top, status, texts, tableWrap);
   el.append(root);
 
   let order: SortOrder = { column: Math.max(0, meta.metrics.indexOf(String(model.get("metric")))), descending: true };
@@ -228,6 +241,26 @@ export function renderAtlas(model: AnyModelLike, el: HTMLElement): () => void {
   const onStatus = (): void => {
     status.textContent = String(model.get("detail_status") ?? "");
   };
+  /** The opened head's top texts, best first, as buttons (corpus text set as text, never HTML). */
+  const paintTexts = (): void => {
+    const kept = (model.get("top_texts") as TopText[] | null) ?? [];
+    const rank = Number(model.get("rank") ?? 0);
+    texts.replaceChildren(...kept.map((entry, i) => {
+      const item = element(doc, "li");
+      const button = element(doc, "button", "", `${formatValue(entry.value ?? NaN)}  ${entry.text}`);
+      button.type = "button";
+      button.dataset.rank = String(i);
+      button.setAttribute("aria-pressed", String(i === rank));
+      item.append(button);
+      return item;
+    }));
+  };
+  const onTextClick = (event: Event): void => {
+    const rank = (event.target as Element | null)?.closest?.("button")?.getAttribute("data-rank");
+    if (rank === null || rank === undefined) return;
+    model.set("rank", Number(rank));
+    model.save_changes();
+  };
   const onMetric = (): void => {
     paintGrid();
     order = { column: slotOf(), descending: true };
@@ -236,6 +269,7 @@ export function renderAtlas(model: AnyModelLike, el: HTMLElement): () => void {
 
   const events: [string, () => void][] = [
     ["change:metric", onMetric], ["change:selected", paintSelection], ["change:detail_status", onStatus],
+    ["change:top_texts", paintTexts], ["change:rank", paintTexts],
   ];
   for (const [event, callback] of events) model.on(event, callback);
   canvas.addEventListener("mousemove", onGridMove);
@@ -243,9 +277,11 @@ export function renderAtlas(model: AnyModelLike, el: HTMLElement): () => void {
   tbody.addEventListener("mouseover", onRowOver);
   tbody.addEventListener("click", onRowClick);
   thead.addEventListener("click", onHeaderClick);
+  texts.addEventListener("click", onTextClick);
   paintGrid();
   paintTable();
   onStatus();
+  paintTexts();
 
   let destroyed = false;
   return () => {
@@ -258,6 +294,7 @@ export function renderAtlas(model: AnyModelLike, el: HTMLElement): () => void {
     tbody.removeEventListener("mouseover", onRowOver);
     tbody.removeEventListener("click", onRowClick);
     thead.removeEventListener("click", onHeaderClick);
+    texts.removeEventListener("click", onTextClick);
     root.remove();
   };
 }

@@ -43,6 +43,7 @@ function atlasBytes(): DataView {
 function atlasModel(extra: Record<string, unknown> = {}): FakeModel {
   return new FakeModel({
     view_kind: "atlas", atlas_meta: META, atlas_values: atlasBytes(), metric: "prev", selected: [], detail_status: "",
+    rank: 0, top_texts: [],
     ...extra,
   });
 }
@@ -175,6 +176,22 @@ describe("atlas view", () => {
     picker.value = "prev";
     picker.dispatchEvent(new Event("change"));
     expect(model.get("metric")).toBe("prev");
+  });
+
+  it("lists the opened head's top texts as text; a click on one sets rank", () => {
+    const model = atlasModel();
+    const el = mount(model);
+    expect(el.querySelectorAll(".attnviz-atlas-texts li").length).toBe(0);
+    model.pythonSets("top_texts", [{ text: "<img src=x onerror=alert(1)> best", value: 0.91 }, { text: "second", value: null }]);
+    const buttons = Array.from(el.querySelectorAll(".attnviz-atlas-texts button")) as HTMLButtonElement[];
+    expect(buttons.map((b) => b.textContent)).toEqual(["0.910  <img src=x onerror=alert(1)> best", "–  second"]);
+    expect(el.querySelector("img")).toBeNull();
+    expect(buttons.map((b) => b.getAttribute("aria-pressed"))).toEqual(["true", "false"]);
+    buttons[1].click();
+    expect(model.get("rank")).toBe(1);
+    expect(model.saves).toBe(1);
+    const again = Array.from(el.querySelectorAll(".attnviz-atlas-texts button"));
+    expect(again.map((b) => b.getAttribute("aria-pressed"))).toEqual(["false", "true"]);
   });
 
   it("shows a one-line message for malformed values, and removes every listener", () => {

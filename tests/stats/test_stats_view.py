@@ -70,7 +70,7 @@ def test_a_head_that_cannot_be_opened_gets_one_line_in_the_atlas() -> None:
     atlas = HeadAtlasWidget(stats, metric="probe_prev")
     atlas.selected = [0, 1]
     assert atlas.detail_status.startswith("layer 0, head 1: probe_prev is scored on random probe tokens")
-    assert "\n" not in atlas.detail_status and atlas.detail is None
+    assert "\n" not in atlas.detail_status and atlas.detail is None and atlas.top_texts == []
     atlas.metric = "prev"
     atlas.selected = [1, 2]  # the run's model folder does not exist here
     assert "does not exist" in atlas.detail_status and "\n" not in atlas.detail_status
@@ -112,12 +112,24 @@ def test_clicking_a_head_opens_its_top_text_focused_on_that_head(bert_stats: tup
     assert (widget.layer, widget.head) == (1, 1)
     assert widget.data is not None and widget.data.text == best_text
     assert atlas.detail_status == f"layer 1, head 1: its top text #1 of 2 for punct ({best_value:.3f})"
+    kept = stats.top_texts("punct", 1, 1)  # type: ignore[attr-defined]
+    assert atlas.top_texts == [{"text": text, "value": value} for text, value in kept] and atlas.rank == 0
     (shown,) = atlas.output.outputs
     assert shown["data"][MODEL_ID]["model_id"] == widget.model_id
-    # the next click reuses the same widget (the model is loaded once) and refocuses it
+    # a click on the second text of the list (rank), then another metric (back to its best text)
+    atlas.rank = 1
+    widget.wait(60)
+    assert widget.text == kept[1][0] and atlas.detail_status.startswith("layer 1, head 1: its top text #2 of 2")
+    atlas.metric = "distance"
+    widget.wait(60)
+    assert atlas.rank == 0 and widget.text == stats.top_texts("distance", 1, 1)[0][0]  # type: ignore[attr-defined]
+    atlas.metric = "probe_induction"  # no texts: said in one line, the list emptied
+    assert atlas.top_texts == [] and "scored on random probe tokens" in atlas.detail_status
+    # from Python: reuses the same widget (the model is loaded once), refocuses it, and the atlas follows
     second = atlas.open_head(0, 2, metric="first", rank=1)
     second.wait(60)
     assert second is widget and (widget.layer, widget.head) == (0, 2)
     assert widget.text == stats.top_texts("first", 0, 2)[1][0]  # type: ignore[attr-defined]
+    assert (atlas.selected, atlas.metric, atlas.rank) == ([0, 2], "first", 1)
     atlas.close()
     assert widget.comm is None
