@@ -140,6 +140,7 @@ export function renderAtlas(model: AnyModelLike, el: HTMLElement): () => void {
     const th = element(doc, "th", "", typeof column === "number" ? meta.metrics[column] : column);
     if (typeof column === "number") th.title = meta.titles[column];
     th.dataset.column = String(column);
+    th.tabIndex = 0;
     headRow.append(th);
     return th;
   });
@@ -150,6 +151,7 @@ export function renderAtlas(model: AnyModelLike, el: HTMLElement): () => void {
   for (let cell = 0; cell < cells; cell++) {
     const tr = element(doc, "tr");
     tr.dataset.cell = String(cell);
+    tr.tabIndex = 0; // keyboard: focus reads the head out, Enter or Space opens it
     const layer = Math.floor(cell / meta.heads);
     const head = cell % meta.heads;
     tr.append(element(doc, "td", "", String(layer)), element(doc, "td", "", String(head)));
@@ -232,6 +234,16 @@ export function renderAtlas(model: AnyModelLike, el: HTMLElement): () => void {
     const cell = rowCell(event);
     if (cell !== null) select(Math.floor(cell / meta.heads), cell % meta.heads);
   };
+  const onRowKey = (event: KeyboardEvent): void => {
+    if (event.key !== "Enter" && event.key !== " ") return;
+    event.preventDefault();
+    onRowClick(event);
+  };
+  const onHeaderKey = (event: KeyboardEvent): void => {
+    if (event.key !== "Enter" && event.key !== " ") return;
+    event.preventDefault();
+    onHeaderClick(event);
+  };
   const onHeaderClick = (event: Event): void => {
     const column = (event.target as HTMLElement | null)?.closest?.("th")?.dataset.column;
     if (column === undefined) return;
@@ -276,7 +288,10 @@ export function renderAtlas(model: AnyModelLike, el: HTMLElement): () => void {
   canvas.addEventListener("click", onGridClick);
   tbody.addEventListener("mouseover", onRowOver);
   tbody.addEventListener("click", onRowClick);
+  tbody.addEventListener("focusin", onRowOver);
+  tbody.addEventListener("keydown", onRowKey);
   thead.addEventListener("click", onHeaderClick);
+  thead.addEventListener("keydown", onHeaderKey);
   texts.addEventListener("click", onTextClick);
   paintGrid();
   paintTable();
@@ -293,7 +308,10 @@ export function renderAtlas(model: AnyModelLike, el: HTMLElement): () => void {
     canvas.removeEventListener("click", onGridClick);
     tbody.removeEventListener("mouseover", onRowOver);
     tbody.removeEventListener("click", onRowClick);
+    tbody.removeEventListener("focusin", onRowOver);
+    tbody.removeEventListener("keydown", onRowKey);
     thead.removeEventListener("click", onHeaderClick);
+    thead.removeEventListener("keydown", onHeaderKey);
     texts.removeEventListener("click", onTextClick);
     root.remove();
   };

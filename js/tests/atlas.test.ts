@@ -150,6 +150,22 @@ describe("atlas view", () => {
     expect(mark.style.top).toBe(`${ATLAS_CELL}px`);
   });
 
+  it("works from the keyboard: focus reads a row out, Enter opens it, Enter on a header sorts", () => {
+    const model = atlasModel();
+    const el = mount(model);
+    const row = el.querySelector('tr[data-cell="2"]') as HTMLElement;
+    expect(row.tabIndex).toBe(0);
+    row.dispatchEvent(new FocusEvent("focusin", { bubbles: true }));
+    expect(el.querySelector(".attnviz-atlas-readout")!.textContent).toContain("layer 0, head 2");
+    row.dispatchEvent(new KeyboardEvent("keydown", { key: "Enter", bubbles: true }));
+    expect(model.get("selected")).toEqual([0, 2]);
+    row.dispatchEvent(new KeyboardEvent("keydown", { key: "a", bubbles: true }));
+    expect(model.saves).toBe(1);
+    const head = el.querySelector('th[data-column="head"]') as HTMLElement;
+    head.dispatchEvent(new KeyboardEvent("keydown", { key: "Enter", bubbles: true }));
+    expect(head.getAttribute("aria-sort")).toBe("ascending");
+  });
+
   it("hovering and clicking a grid cell", () => {
     const model = atlasModel();
     const el = mount(model);

@@ -229,6 +229,12 @@ def test_a_click_in_jupyterlab_opens_the_head_below_the_atlas(atlas_lab: Any) ->
     cell.locator(".attnviz-root[data-attnviz-ready='true']").wait_for(timeout=60_000)
     status = cell.locator(".attnviz-atlas-status").text_content()
     assert status.startswith("layer 2, head 5: its top text #1 of 5 for prev"), status
+    # the list of the head's top texts: a click on the second shows that one
+    cell.locator('.attnviz-atlas-texts button[data-rank="1"]').click()
+    kernel.wait_for("atlas.rank", 1, timeout=30)
+    kernel.wait_for("atlas.detail.status == 'ready' and atlas.detail.text == stats.top_texts('prev', 2, 5)[1][0]",
+                    True, timeout=120)
+    assert cell.locator('.attnviz-atlas-texts button[aria-pressed="true"]').get_attribute("data-rank") == "1"
     assert atlas_lab.notebook.stderr_outputs() == []
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     cell.screenshot(path=str(ARTIFACTS / "jupyterlab_atlas.png"))
