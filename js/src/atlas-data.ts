@@ -3,7 +3,7 @@
  * helpers of its view: decoding, the colour range of a metric, sorting the table, and the
  * readout of one head. No DOM here.
  */
-import { bytesOf, type BinaryLike } from "./buffers";
+import { bytesOf, float32LE, type BinaryLike } from "./buffers";
 
 /** `atlas_meta`: one entry per metric in `metrics`' order, plus the grid's size. */
 export interface AtlasMeta {
@@ -35,9 +35,7 @@ export function decodeAtlas(raw: BinaryLike, meta: AtlasMeta): AtlasValues {
   if (bytes.byteLength !== 3 * size * 4) {
     throw new Error(`atlas_values holds ${bytes.byteLength} bytes; expected ${3 * size * 4} for 3 × ${size} float32`);
   }
-  const copy = new Uint8Array(bytes.byteLength);
-  copy.set(bytes);
-  const all = new Float32Array(copy.buffer);
+  const all = float32LE(bytes);
   return { mean: all.subarray(0, size), std: all.subarray(size, 2 * size), count: all.subarray(2 * size) };
 }
 
