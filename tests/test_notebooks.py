@@ -297,11 +297,29 @@ def check_generation(notebook: Any) -> None:
     assert not attention_widget_states(notebook)
 
 
+def check_long_context(notebook: Any) -> None:
+    pngs = [base64.b64decode(value) for value in with_mime(notebook, "image/png")]
+    assert len(pngs) == 4 and all(png.startswith(PNG_MAGIC) and len(png) > 10_000 for png in pngs), \
+        "expected the thumbnails, the zoom, the row and the sink-column figures as PNG outputs"
+    out = stdout(notebook)
+    assert "8,192 tokens | lazy: True | shape (layers, heads, query, key): (2, 4, 8192, 8192)" in out
+    assert re.search(r"the dense array would take 2\.1 GB; the lazy capture holds .+ \(\d+x less\)", out), out
+    assert "thumbnails (2, 4, 64, 64)" in out
+    induction = re.search(r"^induction head: layer 1 head \d puts (\d\.\d\d) of its attention", out, flags=re.MULTILINE)
+    # measured 0.55 at 8,192 tokens (1.0 on short inputs); chance is well under 0.01
+    assert induction and float(induction.group(1)) >= 0.3, "the trained model shows no induction head"
+    assert re.search(r"^previous-token head: layer 0 head \d puts \d\.\d\d on", out, flags=re.MULTILINE)
+    assert re.search(r"row sums to (1\.0000|0\.9999)", out), "a lazily computed row does not sum to 1"
+    assert "same tile from the file: True" in out and "lazy: True, shape (2, 4, 8192, 8192)" in out
+    assert len(attention_views(notebook)) == 1, "the widget was not shown"
+
+
 CHECKS: dict[str, Callable[[Any], None]] = {
     "01_quick_start.ipynb": check_quick_start,
     "02_your_own_model.ipynb": check_your_own_model,
     "03_architectures.ipynb": check_architectures,
     "04_headless_pipeline.ipynb": check_headless,
+    "05_long_context.ipynb": check_long_context,
     "06_generation.ipynb": check_generation,
     "07_head_statistics.ipynb": check_head_statistics,
     "08_compare.ipynb": check_compare,
