@@ -17,6 +17,9 @@ from attnviz_widget.generation import generate
 from attnviz_widget.generation.axes import GENERATED_COLOR
 from attnviz_widget.plot import plot_heatmap, plot_plotly
 
+# Generation end to end into files, figures and the CLI: ~6 s, so CI's full run only.
+pytestmark = pytest.mark.slow
+
 PROMPT = "the movie was"
 
 

@@ -22,6 +22,9 @@ from attnviz_widget.generation import Generation, generate
 from attnviz_widget.generation.prompt import check_max_new_tokens
 from attnviz_widget.loading import load_model, load_tokenizer
 
+# Generation against the model's own cached generate, per architecture: ~35 s, so CI's full run only.
+pytestmark = pytest.mark.slow
+
 PROMPT = "the movie was not"
 ATOL = 1e-5
 SAMPLING = {"do_sample": True, "temperature": 0.7, "top_p": 0.9}

@@ -18,6 +18,9 @@ from attnviz_widget.stats.batches import BatchRunner
 from attnviz_widget.stats.engines import connect_ray
 from attnviz_widget.stats.metrics import CORPUS_METRICS
 
+# Whole corpora through the engines (batched, resumed, Ray): ~15 s, so CI's full run only.
+pytestmark = pytest.mark.slow
+
 TEXTS = [
     "the movie was not very good .",
     "i loved the acting and the plot",
