@@ -125,6 +125,17 @@ class AttentionWidget(OneViewPerCell, anywidget.AnyWidget, DataTraits, ViewState
 
         return cls.from_data(read_attention_file(path), **options)
 
+    @staticmethod
+    def compare(a: Any, b: Any, **options: Any) -> Any:
+        """Two runs side by side: a :class:`~attnviz_widget.comparison.view.ComparisonWidget` of
+        :func:`attnviz_widget.compare` (``labels=``, ``layer_map=``, ... go to it; view options
+        such as ``layer`` and ``metric`` to the widget)."""
+        from .comparison import compare
+        from .comparison.view import ComparisonWidget
+
+        view = {name: options.pop(name) for name in list(options) if name in ComparisonWidget.OPTIONS}
+        return ComparisonWidget(compare(a, b, **options), **view)
+
     @property
     def data(self) -> AttentionData | None:
         """The attention data shown (all sections, padding kept), or None."""

@@ -65,11 +65,13 @@ class _ComparisonBase(anywidget.AnyWidget, ViewState):
     align_keys = Bytes(b"").tag(sync=True)
     scores = Bytes(b"").tag(sync=True)
 
+    #: The view options a caller may set when creating the widget.
+    OPTIONS = ("layer", "head", "metric", "color_scale", "row_normalize", "hide_special", "direction")
+
     def __init__(self, comparison: AttentionComparison, **options: Any) -> None:
         if not isinstance(comparison, AttentionComparison):
             raise InputError(f"ComparisonWidget needs an AttentionComparison, got {type(comparison).__name__}")
-        unknown = sorted(set(options) - {"layer", "head", "metric", "color_scale", "row_normalize", "hide_special",
-                                         "direction"})
+        unknown = sorted(set(options) - set(self.OPTIONS))
         if unknown:
             raise TypeError(f"ComparisonWidget got unexpected options: {', '.join(unknown)}")
         super().__init__()

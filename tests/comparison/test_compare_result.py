@@ -230,3 +230,14 @@ def test_lazy_attention_compares_like_dense(tmp_path) -> None:
     shorter = attnviz_widget.extract(model_dir, "the movie was good", store="lazy")
     lazy_scores = compare(lazy, shorter).head_scores("tv")
     np.testing.assert_allclose(lazy_scores, compare(dense, shorter).head_scores("tv"), atol=1e-6)
+
+
+def test_attention_widget_compare_opens_the_comparison_view() -> None:
+    from attnviz_widget import AttentionWidget
+    from attnviz_widget.comparison.view import ComparisonWidget
+
+    a = make_attention(layers=2, heads=2, seq=5, seed=1)
+    b = make_attention(layers=2, heads=2, seq=5, seed=2)
+    widget = AttentionWidget.compare(a, b, labels=("base", "tuned"), layer=1, metric="tv")
+    assert isinstance(widget, ComparisonWidget) and widget.layer == 1 and widget.metric == "tv"
+    assert widget.comparison.names == ("A (base)", "B (tuned)")
