@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -54,15 +55,20 @@ def load_sentences() -> dict[str, Any]:
     return json.loads(DATA_FILE.read_text(encoding="utf-8"))
 
 
-def demo_model_dir() -> Path:
-    """The demo classifier's directory, fine-tuning and caching it on first use (~10 s on a CPU)."""
-    target = cache_root() / CACHE_NAME
+def cached_model(name: str, train: Callable[[Path], Any]) -> Path:
+    """``cache_root() / name``, made by ``train(folder)`` on first use and moved in whole.
+
+    Training writes into a scratch folder beside the target that is renamed into place, so
+    an interrupted run never leaves a half-written model; when two processes train at once,
+    the first to finish wins and the other's copy is dropped.
+    """
+    target = cache_root() / name
     if (target / "config.json").is_file() and (target / "metrics.json").is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=f".{CACHE_NAME}-", dir=target.parent))
+    scratch = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=target.parent))
     try:
-        train_demo_model(scratch)
+        train(scratch)
         try:
             scratch.rename(target)
         except OSError:  # another process finished first; keep its copy
@@ -71,6 +77,11 @@ def demo_model_dir() -> Path:
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return target
+
+
+def demo_model_dir() -> Path:
+    """The demo classifier's directory, fine-tuning and caching it on first use (~10 s on a CPU)."""
+    return cached_model(CACHE_NAME, train_demo_model)
 
 
 def demo_metrics() -> dict[str, Any]:

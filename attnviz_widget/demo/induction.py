@@ -19,8 +19,6 @@ demo (``$ATTNVIZ_CACHE``); training metrics are in ``metrics.json``.
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from itertools import product
 from pathlib import Path
 from typing import Any
@@ -28,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
-from . import cache_root
+from . import cached_model
 
 CACHE_NAME = "demo-induction-llama-v2"
 SPECIALS = ("<unk>", "<s>", "</s>", "<pad>")
@@ -66,21 +64,7 @@ def random_document(length: int, segment: int, seed: int = 0) -> list[str]:
 
 def induction_model_dir() -> Path:
     """The trained model's directory, training and caching it on first use (seconds on a CPU)."""
-    target = cache_root() / CACHE_NAME
-    if (target / "config.json").is_file() and (target / "metrics.json").is_file():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=f".{CACHE_NAME}-", dir=target.parent))
-    try:
-        train_induction_model(scratch)
-        try:
-            scratch.rename(target)
-        except OSError:  # another process finished first; keep its copy
-            if not (target / "metrics.json").is_file():
-                raise
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-    return target
+    return cached_model(CACHE_NAME, train_induction_model)
 
 
 def induction_metrics() -> dict[str, Any]:
