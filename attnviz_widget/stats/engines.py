@@ -275,7 +275,7 @@ def run_ray(
             },
             batch_size=config.batch_size,
             batch_format="numpy",
-            concurrency=actors,
+            compute=ray.data.ActorPoolStrategy(size=actors),  # one model per actor (concurrency= is deprecated)
             **placement,
         )
         for batch in measured.iter_batches(batch_size=None, batch_format="numpy"):
