@@ -21,16 +21,12 @@ from __future__ import annotations
 
 import argparse
 import base64
-import functools
-import http.server
 import json
 import shutil
 import statistics
 import sys
 import tempfile
-import threading
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -81,11 +77,6 @@ window.pageReady = true;
 </script></body></html>"""
 
 
-class _Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
-        pass
-
-
 def build_page(directory: Path, tokens: int) -> None:
     from attnviz_widget.comparison import compare
     from attnviz_widget.comparison.view import ComparisonWidget
@@ -102,12 +93,9 @@ def build_page(directory: Path, tokens: int) -> None:
         changed.insert(40 + 50 * k, f"new{k}")
     changed = changed[: tokens - 1] + ["[SEP]"]
     widget = ComparisonWidget(compare(run(words, 1), run(changed, 2)), layer=0, head=0)
-    state: dict[str, Any] = {}
-    for name in widget.keys:
-        if name.startswith("_") or name in ("layout", "tabbable", "tooltip"):
-            continue
-        value = getattr(widget, name)
-        state[name] = {"b64": base64.b64encode(value).decode()} if isinstance(value, bytes) else value
+    from browser.fake_model_page import widget_state
+
+    state = widget_state(widget)
     replies = {}
     for side in "ab":
         request = {"type": "request", "id": "r", "version": 1, "what": "layer", "layer": 0, "side": side}
@@ -123,21 +111,19 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=512)
     parser.add_argument("--switches", type=int, default=24)
     args = parser.parse_args()
+    from browser.fake_model_page import serve
     from browser.lab_harness import CHROMIUM, CHROMIUM_ARGS
     from playwright.sync_api import sync_playwright
 
     with tempfile.TemporaryDirectory(prefix="attnviz-bench-") as folder:
         build_page(Path(folder), args.tokens)
-        handler = functools.partial(_Quiet, directory=folder)
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        try:
+        with serve(Path(folder)) as port:
             with sync_playwright() as playwright:
                 browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
                 page = browser.new_page(viewport={"width": 1300, "height": 1400})
                 errors: list[str] = []
                 page.on("pageerror", lambda error: errors.append(str(error)))
-                page.goto(f"http://127.0.0.1:{server.server_address[1]}/index.html")
+                page.goto(f"http://127.0.0.1:{port}/index.html")
                 page.wait_for_function("window.pageReady === true", timeout=120_000)
                 page.wait_for_selector(".attnviz-compare-diff canvas[data-attnviz-ready='0|0']", timeout=120_000)
                 page.wait_for_timeout(500)
@@ -147,9 +133,6 @@ def main() -> None:
                     for which in ("single", "comparison"):
                         results[which].append(page.evaluate("([w, h]) => window.switchHead(w, h)", [which, head]))
                 browser.close()
-        finally:
-            server.shutdown()
-            server.server_close()
     print(f"head switch at {args.tokens} tokens, 12 heads, {args.switches} switches (median ms)")
     print(f"{'view':34s} {'updated':>10s} {'next frame':>10s}")
     medians = {}

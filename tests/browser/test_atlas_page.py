@@ -10,13 +10,9 @@ the metric picker recolours the grid, names stay text.
 
 from __future__ import annotations
 
-import base64
-import functools
-import http.server
 import io
 import json
 import shutil
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,7 +20,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from .lab_harness import CHROMIUM, CHROMIUM_ARGS
+from .fake_model_page import open_page, widget_state
+from .lab_harness import CHROMIUM
 
 REPO = Path(__file__).resolve().parents[2]
 BUNDLE = REPO / "attnviz_widget" / "static" / "widget.js"
@@ -82,43 +79,18 @@ def _page_files(directory: Path) -> None:
     from attnviz_widget.stats.view import HeadAtlasWidget
 
     atlas = HeadAtlasWidget(_stats())
-    state: dict[str, Any] = {}
-    for name in atlas.keys:
-        if name.startswith("_") or name in ("layout", "tabbable", "tooltip"):
-            continue
-        value = getattr(atlas, name)
-        state[name] = {"b64": base64.b64encode(value).decode()} if isinstance(value, bytes) else value
+    state = widget_state(atlas)
     atlas.close()
     (directory / "index.html").write_text(PAGE.replace("STATE", json.dumps(state)), encoding="utf-8")
     shutil.copy(BUNDLE, directory / "widget.js")
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
-        pass
 
 
 @pytest.fixture  # closed after each test: the JupyterLab test below runs its own Playwright
 def page(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, list[str]]]:
     directory = tmp_path_factory.mktemp("atlas-page")
     _page_files(directory)
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(directory)))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    problems: list[str] = []
-    try:
-        with sync_api.sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1300, "height": 1200})
-            page.on("pageerror", lambda error: problems.append(str(error)))
-            page.on("console", lambda msg: problems.append(msg.text) if msg.type == "error" else None)
-            page.on("dialog", lambda dialog: (problems.append(f"dialog: {dialog.message}"), dialog.dismiss()))
-            page.goto(f"http://127.0.0.1:{server.server_address[1]}/index.html")
-            page.wait_for_selector(".attnviz-atlas-grid[data-attnviz-ready]", timeout=30_000)
-            yield page, problems
-            browser.close()
-    finally:
-        server.shutdown()
-        server.server_close()
+    with open_page(directory, ".attnviz-atlas-grid[data-attnviz-ready]", height=1200) as opened:
+        yield opened
 
 
 def _pixel(view: Any, layer: int, head: int) -> np.ndarray:

@@ -11,12 +11,9 @@ on the score grid focuses that head on both sides, token text is not HTML.
 from __future__ import annotations
 
 import base64
-import functools
-import http.server
 import io
 import json
 import shutil
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,7 +21,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from .lab_harness import CHROMIUM, CHROMIUM_ARGS
+from .fake_model_page import open_page, serve, widget_state
+from .lab_harness import CHROMIUM
 
 REPO = Path(__file__).resolve().parents[2]
 BUNDLE = REPO / "attnviz_widget" / "static" / "widget.js"
@@ -74,12 +72,7 @@ def _page_files(directory: Path) -> None:
     good = ["[CLS]", "the", "movie", "was", "good", XSS, "[SEP]"]
     not_good = ["[CLS]", "the", "movie", "was", "not", "good", XSS, "[SEP]"]
     widget = ComparisonWidget(compare(run(good, 1), run(not_good, 2), labels=("good", "not good")), layer=1, head=2)
-    state: dict[str, Any] = {}
-    for name in widget.keys:
-        if name.startswith("_") or name in ("layout", "tabbable", "tooltip"):
-            continue
-        value = getattr(widget, name)
-        state[name] = {"b64": base64.b64encode(value).decode()} if isinstance(value, bytes) else value
+    state = widget_state(widget)
     replies = {}
     for side in "ab":
         for layer in getattr(widget, f"{side}_meta")["layer_indices"]:
@@ -93,32 +86,12 @@ def _page_files(directory: Path) -> None:
     shutil.copy(BUNDLE, directory / "widget.js")
 
 
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
-        pass
-
-
 @pytest.fixture(scope="module")
 def page(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, list[str]]]:
     directory = tmp_path_factory.mktemp("compare-page")
     _page_files(directory)
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(directory)))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    problems: list[str] = []
-    try:
-        with sync_api.sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1300, "height": 1400})
-            page.on("pageerror", lambda error: problems.append(str(error)))
-            page.on("console", lambda msg: problems.append(msg.text) if msg.type == "error" else None)
-            page.on("dialog", lambda dialog: (problems.append(f"dialog: {dialog.message}"), dialog.dismiss()))
-            page.goto(f"http://127.0.0.1:{server.server_address[1]}/index.html")
-            page.wait_for_selector(".attnviz-compare-diff canvas[data-attnviz-ready]", timeout=30_000)
-            yield page, problems
-            browser.close()
-    finally:
-        server.shutdown()
-        server.server_close()
+    with open_page(directory, ".attnviz-compare-diff canvas[data-attnviz-ready]", height=1400) as opened:
+        yield opened
 
 
 def _colours(png: bytes) -> np.ndarray:
@@ -173,25 +146,22 @@ def test_the_saved_offline_page_shows_the_same_view(page: tuple[Any, list[str]],
 
     comparison = compare(run(["[CLS]", "good", XSS, "[SEP]"], 3), run(["[CLS]", "not", "good", XSS, "[SEP]"], 4))
     save_html(comparison, tmp_path / "compare.html", layer=1, head=0)
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(tmp_path)))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
     problems: list[str] = []
-    offline = page[0].context.browser.new_page(viewport={"width": 1300, "height": 1400})
-    try:
-        offline.on("pageerror", lambda error: problems.append(str(error)))
-        offline.on("dialog", lambda dialog: (problems.append(f"dialog: {dialog.message}"), dialog.dismiss()))
-        offline.goto(f"http://127.0.0.1:{server.server_address[1]}/compare.html")
-        offline.wait_for_selector(".attnviz-compare-diff canvas[data-attnviz-ready='1|0']", timeout=30_000)
-        assert offline.locator(".attnviz-root").count() == 2
-        assert offline.locator(".attnviz-compare-diff canvas").evaluate("c => [c.width, c.height]") == [5, 5]
-        grid = offline.locator("canvas.attnviz-compare-grid")
-        box = grid.bounding_box()
-        assert box is not None
-        offline.mouse.click(box["x"] + 2 * 22 + 5, box["y"] + 0 * 22 + 5)  # layer 0, head 2
-        offline.wait_for_selector(".attnviz-compare-diff canvas[data-attnviz-ready='0|2']", timeout=30_000)
-        assert offline.locator(".attnviz-mount img").count() == 0
-    finally:
-        offline.close()
-        server.shutdown()
-        server.server_close()
+    with serve(tmp_path) as port:
+        offline = page[0].context.browser.new_page(viewport={"width": 1300, "height": 1400})
+        try:
+            offline.on("pageerror", lambda error: problems.append(str(error)))
+            offline.on("dialog", lambda dialog: (problems.append(f"dialog: {dialog.message}"), dialog.dismiss()))
+            offline.goto(f"http://127.0.0.1:{port}/compare.html")
+            offline.wait_for_selector(".attnviz-compare-diff canvas[data-attnviz-ready='1|0']", timeout=30_000)
+            assert offline.locator(".attnviz-root").count() == 2
+            assert offline.locator(".attnviz-compare-diff canvas").evaluate("c => [c.width, c.height]") == [5, 5]
+            grid = offline.locator("canvas.attnviz-compare-grid")
+            box = grid.bounding_box()
+            assert box is not None
+            offline.mouse.click(box["x"] + 2 * 22 + 5, box["y"] + 0 * 22 + 5)  # layer 0, head 2
+            offline.wait_for_selector(".attnviz-compare-diff canvas[data-attnviz-ready='0|2']", timeout=30_000)
+            assert offline.locator(".attnviz-mount img").count() == 0
+        finally:
+            offline.close()
     assert problems == []
