@@ -6,10 +6,9 @@
  */
 import { toBytes } from "./buffers";
 import { SIDE_TRAITS, type Side } from "./compare-model";
+import { EventStore } from "./events";
 import type { AnyModelLike } from "./model";
 import { LocalModel, type EmbeddedBinary, type StandaloneState } from "./standalone";
-
-type Callback = (...args: any[]) => void;
 
 /** What `attnviz_widget/comparison/page.py` embeds. */
 export interface ComparisonState {
@@ -21,12 +20,12 @@ export interface ComparisonState {
 
 const BINARY_SHARED = ["align_queries", "align_keys", "scores"];
 
-export class ComparisonLocalModel implements AnyModelLike {
+export class ComparisonLocalModel extends EventStore implements AnyModelLike {
   private readonly values = new Map<string, unknown>();
-  private readonly handlers = new Map<string, Set<Callback>>();
   readonly sides: Record<Side, LocalModel>;
 
   constructor(state: ComparisonState) {
+    super();
     for (const [name, value] of Object.entries(state.shared)) {
       const binary = BINARY_SHARED.includes(name) && value != null;
       this.values.set(name, binary ? dataView(toBytes(value as EmbeddedBinary)) : value);
@@ -64,36 +63,10 @@ export class ComparisonLocalModel implements AnyModelLike {
     this.emit(`change:${name}`, this, value);
   }
 
-  /** Nothing to save: there is no kernel. */
-  save_changes(): void {}
-
-  on(event: string, callback: Callback): void {
-    let set = this.handlers.get(event);
-    if (!set) this.handlers.set(event, (set = new Set()));
-    set.add(callback);
-  }
-
-  off(event?: string | null, callback?: Callback | null): void {
-    if (!event) this.handlers.clear();
-    else if (!callback) this.handlers.delete(event);
-    else this.handlers.get(event)?.delete(callback);
-  }
-
   /** Route a request to the side it names (a request without a side is dropped, as Python refuses it). */
   send(content: unknown): void {
     const msg = content as { side?: unknown };
     if (msg?.side === "a" || msg?.side === "b") this.sides[msg.side].send(content);
-  }
-
-  /** Number of listeners (for leak checks in tests). */
-  listenerCount(): number {
-    let n = 0;
-    for (const set of this.handlers.values()) n += set.size;
-    return n;
-  }
-
-  private emit(event: string, ...args: unknown[]): void {
-    for (const callback of [...(this.handlers.get(event) ?? [])]) callback(...args);
   }
 }
 

@@ -6,9 +6,8 @@
 import { toBytes, uint16LE, type BinaryLike } from "./buffers";
 import { blockProblem, pooledMaxHalves, pooledMeanHalves, pooledShape, type HalfStack } from "./localtiles";
 import type { Block } from "./types";
+import { EventStore } from "./events";
 import type { AnyModelLike } from "./model";
-
-type Callback = (...args: any[]) => void;
 
 /** Binary data as base64 text, an ArrayBuffer or a typed array / DataView. */
 export type EmbeddedBinary = string | BinaryLike;
@@ -30,13 +29,13 @@ export interface StandaloneState {
 const BINARY_TRAITS = ["overview", "overview_scale"];
 
 /** A model whose traits live in memory and whose "kernel" is a lookup in `state.layers`. */
-export class LocalModel implements AnyModelLike {
+export class LocalModel extends EventStore implements AnyModelLike {
   private readonly values = new Map<string, unknown>();
-  private readonly handlers = new Map<string, Set<Callback>>();
   private readonly layers = new Map<string, Uint8Array>();
   private readonly rollout: Uint8Array | null;
 
   constructor(state: StandaloneState) {
+    super();
     for (const [name, value] of Object.entries(state)) {
       if (name === "layers" || name === "rollout") continue;
       this.values.set(name, BINARY_TRAITS.includes(name) && value != null ? asDataView(value as EmbeddedBinary) : value);
@@ -57,24 +56,6 @@ export class LocalModel implements AnyModelLike {
     this.emit(`change:${name}`, this, value);
   }
 
-  /** Nothing to save: there is no kernel. */
-  save_changes(): void {}
-
-  on(event: string, callback: Callback): void {
-    let set = this.handlers.get(event);
-    if (!set) this.handlers.set(event, (set = new Set()));
-    set.add(callback);
-  }
-
-  off(event?: string | null, callback?: Callback | null): void {
-    if (!event) {
-      this.handlers.clear();
-      return;
-    }
-    if (!callback) this.handlers.delete(event);
-    else this.handlers.get(event)?.delete(callback);
-  }
-
   /** Answer a request asynchronously, as a kernel round trip would. */
   send(content: unknown): void {
     const msg = content as Request;
@@ -83,13 +64,6 @@ export class LocalModel implements AnyModelLike {
       const [reply, buffers] = this.answer(msg);
       this.emit("msg:custom", reply, buffers);
     }, 0);
-  }
-
-  /** Number of listeners (for leak checks in tests). */
-  listenerCount(): number {
-    let n = 0;
-    for (const set of this.handlers.values()) n += set.size;
-    return n;
   }
 
   private answer(msg: Request): [object, DataView[]] {
@@ -169,10 +143,6 @@ export class LocalModel implements AnyModelLike {
     if (typeof head === "string") return `unknown aggregate '${head}'; ${heads} heads and the mean, max or rollout`;
     if (!(head >= 0 && head < heads)) return `head ${head} is out of range; valid heads are 0 to ${heads - 1}`;
     return pooledMaxHalves(stack, [head], block);
-  }
-
-  private emit(event: string, ...args: unknown[]): void {
-    for (const callback of [...(this.handlers.get(event) ?? [])]) callback(...args);
   }
 }
 
