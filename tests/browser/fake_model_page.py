@@ -1,8 +1,9 @@
 """Static pages that render the bundle against a fake anywidget model, for views tested without a kernel.
 
 ``widget_state`` dumps a Python widget's synced traits the way such a page reads them (bytes as
-base64); ``open_page`` serves a folder on loopback and opens it in headless chromium, collecting
-page errors, console errors and dialogs.
+base64); ``page_html`` is the page (the fake model answers requests from recorded replies and
+records what the view saves); ``open_page`` serves a folder on loopback and opens it in headless
+chromium, collecting page errors, console errors and dialogs.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import base64
 import functools
 import http.server
+import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,6 +33,41 @@ def widget_state(widget: Any) -> dict[str, Any]:
         value = getattr(widget, name)
         state[name] = {"b64": base64.b64encode(value).decode()} if isinstance(value, bytes) else value
     return state
+
+
+_PAGE = """<!doctype html><html><head><meta charset="utf-8"><link rel="icon" href="data:,"></head>
+<body style="width: 1300px"><div id="host"></div><script type="module">
+import widget from "./widget.js";
+const state = STATE;
+const replies = REPLIES;
+const savedTraits = SAVED;
+const bytes = (text) => { const raw = atob(text); const out = new Uint8Array(raw.length);
+  for (let i = 0; i < raw.length; i++) out[i] = raw.charCodeAt(i); return new DataView(out.buffer); };
+const values = new Map(Object.entries(state).map(([k, v]) => [k, v && v.b64 !== undefined ? bytes(v.b64) : v]));
+const handlers = new Map();
+const emit = (event, ...args) => (handlers.get(event) || []).slice().forEach((cb) => cb(...args));
+window.saved = [];
+window.model = {
+  get: (name) => values.get(name),
+  set(name, value) { if (values.get(name) === value) return; values.set(name, value); emit("change:" + name); },
+  save_changes() { window.saved.push(Object.fromEntries(savedTraits.map((name) => [name, values.get(name)]))); },
+  on(event, cb) { if (!handlers.has(event)) handlers.set(event, []); handlers.get(event).push(cb); },
+  off(event, cb) { if (handlers.has(event)) handlers.set(event, handlers.get(event).filter((x) => x !== cb)); },
+  send(msg) { setTimeout(() => { const reply = replies[msg.side + "|" + msg.layer];
+    if (reply) emit("msg:custom", { ...reply[0], id: msg.id, version: msg.version }, [bytes(reply[1])]); }, 5); },
+};
+widget.render({ model: window.model, el: document.getElementById("host") });
+</script></body></html>"""
+
+
+def page_html(state: dict[str, Any], replies: dict[str, Any] | None = None, saved: tuple[str, ...] = ()) -> str:
+    """The page: ``state`` from :func:`widget_state`; ``replies`` by ``"side|layer"`` as
+    ``[reply, base64 buffer]``; each ``save_changes`` pushes the ``saved`` traits to ``window.saved``."""
+    return (
+        _PAGE.replace("STATE", json.dumps(state))
+        .replace("REPLIES", json.dumps(replies or {}))
+        .replace("SAVED", json.dumps(list(saved)))
+    )
 
 
 class QuietHandler(http.server.SimpleHTTPRequestHandler):

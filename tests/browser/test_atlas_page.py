@@ -11,7 +11,6 @@ the metric picker recolours the grid, names stay text.
 from __future__ import annotations
 
 import io
-import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +19,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from .fake_model_page import open_page, widget_state
+from .fake_model_page import open_page, page_html, widget_state
 from .lab_harness import CHROMIUM
 
 REPO = Path(__file__).resolve().parents[2]
@@ -37,27 +36,6 @@ pytestmark = [
 ]
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
-
-PAGE = """<!doctype html><html><head><meta charset="utf-8"><link rel="icon" href="data:,"></head>
-<body style="width: 1300px"><div id="host"></div><script type="module">
-import widget from "./widget.js";
-const state = STATE;
-const bytes = (text) => { const raw = atob(text); const out = new Uint8Array(raw.length);
-  for (let i = 0; i < raw.length; i++) out[i] = raw.charCodeAt(i); return new DataView(out.buffer); };
-const values = new Map(Object.entries(state).map(([k, v]) => [k, v && v.b64 !== undefined ? bytes(v.b64) : v]));
-const handlers = new Map();
-const emit = (event, ...args) => (handlers.get(event) || []).slice().forEach((cb) => cb(...args));
-window.saved = [];
-window.model = {
-  get: (name) => values.get(name),
-  set(name, value) { if (values.get(name) === value) return; values.set(name, value); emit("change:" + name); },
-  save_changes() { window.saved.push({ metric: values.get("metric"), selected: values.get("selected") }); },
-  on(event, cb) { if (!handlers.has(event)) handlers.set(event, []); handlers.get(event).push(cb); },
-  off(event, cb) { if (handlers.has(event)) handlers.set(event, handlers.get(event).filter((x) => x !== cb)); },
-  send() {},
-};
-widget.render({ model: window.model, el: document.getElementById("host") });
-</script></body></html>"""
 
 
 def _stats() -> Any:
@@ -81,7 +59,7 @@ def _page_files(directory: Path) -> None:
     atlas = HeadAtlasWidget(_stats())
     state = widget_state(atlas)
     atlas.close()
-    (directory / "index.html").write_text(PAGE.replace("STATE", json.dumps(state)), encoding="utf-8")
+    (directory / "index.html").write_text(page_html(state, saved=("metric", "selected")), encoding="utf-8")
     shutil.copy(BUNDLE, directory / "widget.js")
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import io
-import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +20,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from .fake_model_page import open_page, serve, widget_state
+from .fake_model_page import open_page, page_html, serve, widget_state
 from .lab_harness import CHROMIUM
 
 REPO = Path(__file__).resolve().parents[2]
@@ -36,28 +35,6 @@ pytestmark = [
 ]
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
-
-PAGE = """<!doctype html><html><head><meta charset="utf-8"><link rel="icon" href="data:,"></head>
-<body style="width: 1300px"><div id="host"></div><script type="module">
-import widget from "./widget.js";
-const state = STATE;
-const replies = REPLIES;
-const bytes = (text) => { const raw = atob(text); const out = new Uint8Array(raw.length);
-  for (let i = 0; i < raw.length; i++) out[i] = raw.charCodeAt(i); return new DataView(out.buffer); };
-const values = new Map(Object.entries(state).map(([k, v]) => [k, v && v.b64 !== undefined ? bytes(v.b64) : v]));
-const handlers = new Map();
-const emit = (event, ...args) => (handlers.get(event) || []).slice().forEach((cb) => cb(...args));
-window.model = {
-  get: (name) => values.get(name),
-  set(name, value) { if (values.get(name) === value) return; values.set(name, value); emit("change:" + name); },
-  save_changes() {},
-  on(event, cb) { if (!handlers.has(event)) handlers.set(event, []); handlers.get(event).push(cb); },
-  off(event, cb) { if (handlers.has(event)) handlers.set(event, handlers.get(event).filter((x) => x !== cb)); },
-  send(msg) { setTimeout(() => { const reply = replies[msg.side + "|" + msg.layer];
-    if (reply) emit("msg:custom", { ...reply[0], id: msg.id, version: msg.version }, [bytes(reply[1])]); }, 5); },
-};
-widget.render({ model: window.model, el: document.getElementById("host") });
-</script></body></html>"""
 
 
 def _page_files(directory: Path) -> None:
@@ -81,7 +58,7 @@ def _page_files(directory: Path) -> None:
             reply, payload = widget.answer_request(request)
             assert payload is not None, reply
             replies[f"{side}|{layer}"] = [reply, base64.b64encode(payload).decode()]
-    page = PAGE.replace("STATE", json.dumps(state)).replace("REPLIES", json.dumps(replies))
+    page = page_html(state, replies)
     (directory / "index.html").write_text(page, encoding="utf-8")
     shutil.copy(BUNDLE, directory / "widget.js")
 
