@@ -192,3 +192,22 @@ def _row(served: Served, request: Mapping[str, Any]) -> Reply:
     values = served.view.rows(layer, head, [query])
     reply = {"type": "row", "layer": layer, "head": head, "query": query}
     return {**reply, "dtype": "float16", "shape": [int(n) for n in values.shape]}, float16_bytes(values)
+
+
+@handles("rows")
+def _rows(served: Served, request: Mapping[str, Any]) -> Reply:
+    """``{what: "rows", query}`` -> float16 ``(layers, heads, keys)``: one query's row in every kept layer
+    (``meta.layer_indices`` order) and head, at full resolution (the step view of a generation)."""
+    query = integer_field(request, "query")
+    view = served.view
+    if not 0 <= query < len(view.queries):
+        raise InputError(f"query {query} is out of range; valid queries are 0 to {len(view.queries) - 1}")
+    if view.is_lazy:  # one head's row at a time, computed exactly on demand
+        values = np.empty((view.num_layers, view.num_heads, len(view.keys)), dtype=np.float32)
+        for position, layer in enumerate(view.layer_indices):
+            for head in range(view.num_heads):
+                values[position, head] = view.rows(layer, head, [query])[0]
+    else:
+        values = view.attentions[:, :, query, :]
+    reply = {"type": "rows", "query": query}
+    return {**reply, "dtype": "float16", "shape": [int(n) for n in values.shape]}, float16_bytes(values)

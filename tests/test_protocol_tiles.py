@@ -109,8 +109,22 @@ def test_lazy_data_is_tiled_and_serves_the_same_tiles_as_dense(tmp_path) -> None
             },
         )
         row = answer(served, {"id": "r", "version": 1, "what": "row", "layer": 0, "head": "max", "query": 2})
-        replies[store] = (tile, row)
+        rows = answer(served, {"id": "s", "version": 1, "what": "rows", "query": n - 1})
+        replies[store] = (tile, row, rows)
     for (dense_reply, dense_payload), (lazy_reply, lazy_payload) in zip(replies["dense"], replies["lazy"]):
-        assert dense_reply == lazy_reply and dense_reply["type"] in ("tile", "row")
+        assert dense_reply == lazy_reply and dense_reply["type"] in ("tile", "row", "rows")
         shape = dense_reply["shape"]
         np.testing.assert_allclose(half(lazy_payload, shape), half(dense_payload, shape), atol=2e-3)
+
+
+def test_rows_is_one_query_in_every_layer_and_head(served: Served) -> None:
+    reply, payload = ask(served, what="rows", query=20)
+    assert reply["type"] == "rows" and reply["query"] == 20 and reply["shape"] == [2, 3, 37]
+    np.testing.assert_allclose(half(payload, reply["shape"]), served.view.attentions[:, :, 20], rtol=1e-3, atol=1e-4)
+
+
+@pytest.mark.parametrize(("query", "message"), [(37, "query 37 is out of range"), (-1, "out of range"),
+                                                ("3", "'query' must be an integer")])
+def test_rows_refuses_a_query_outside_the_matrix(served: Served, query, message: str) -> None:
+    reply, payload = ask(served, what="rows", query=query)
+    assert reply["type"] == "error" and message in reply["message"] and payload is None
