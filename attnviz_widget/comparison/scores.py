@@ -19,7 +19,9 @@ identical rows give exactly 0: every sum is taken in the same order for either s
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -37,9 +39,11 @@ class _Buffers:
 
     def __init__(self, rows: int, keys: int) -> None:
         self.p, self.q, self.m, self.work = (np.empty((rows, keys), dtype=np.float32) for _ in range(4))
+        #: :data:`_TINY` in every cell: ``np.maximum`` against an array is ~2× faster than against a scalar.
+        self.tiny = np.full((rows, keys), _TINY, dtype=np.float32)
 
     def view(self, rows: int) -> tuple[np.ndarray, ...]:
-        return self.p[:rows], self.q[:rows], self.m[:rows], self.work[:rows]
+        return self.p[:rows], self.q[:rows], self.m[:rows], self.work[:rows], self.tiny[:rows]
 
 
 def _row_dot(left: np.ndarray, right: np.ndarray) -> np.ndarray:
@@ -47,12 +51,13 @@ def _row_dot(left: np.ndarray, right: np.ndarray) -> np.ndarray:
     return np.einsum("ij,ij->i", left, right).astype(np.float64)
 
 
-def _normalise(rows: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """``rows`` divided by their sums into ``out``, clipped at :data:`_TINY`; whether each row had mass."""
+def _normalise(rows: np.ndarray, out: np.ndarray, tiny: np.ndarray) -> np.ndarray:
+    """``rows`` divided by their sums into ``out``, clipped at ``tiny`` (:data:`_TINY` in every
+    cell, ``out``'s shape); whether each row had mass."""
     sums = rows.sum(axis=-1)
     has_mass = sums > 0
     np.divide(rows, np.where(has_mass, sums, np.float32(1.0))[:, None], out=out)
-    np.maximum(out, _TINY, out=out)
+    np.maximum(out, tiny, out=out)
     return has_mass
 
 
@@ -63,8 +68,8 @@ def _block_scores(a_rows: np.ndarray, b_rows: np.ndarray, buffers: _Buffers) -> 
     form, which stays accurate for nearly equal rows and is exactly 0 for equal ones
     (``p / m = 1``). Every step treats A and B alike, so swapping them changes no bit.
     """
-    p, q, m, work = buffers.view(len(a_rows))
-    valid = _normalise(a_rows, p) & _normalise(b_rows, q)
+    p, q, m, work, tiny = buffers.view(len(a_rows))
+    valid = _normalise(a_rows, p, tiny) & _normalise(b_rows, q, tiny)
     np.subtract(p, q, out=work)
     np.abs(work, out=work)
     tv = work.sum(axis=-1).astype(np.float64) * 0.5
@@ -111,33 +116,95 @@ def mean_rows(values: np.ndarray) -> np.ndarray:
     return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
 
 
-class _Selector:
-    """``matrix[rows[block]][:, keys]`` of one side, gathered into reused buffers.
+#: Past this many contiguous runs per block an index gather is one ``np.take`` instead of slice copies.
+MAX_RUNS = 64
 
-    ``np.take`` with ``out=`` into preallocated arrays is 2–3× faster than fancy indexing
-    with ``np.ix_``; when the rows or keys are a whole axis the gather is skipped.
+
+def _runs(indices: np.ndarray) -> list[tuple[int, int, int]]:
+    """``(target, source, length)`` of each run of consecutive indices: ``indices[target:target+length]``
+    is ``source, source+1, ...``. An alignment with ``g`` gaps has about ``g + 1`` runs."""
+    if len(indices) == 0:
+        return []
+    breaks = np.flatnonzero(np.diff(indices) != 1) + 1
+    starts = np.concatenate([[0], breaks])
+    ends = np.append(breaks, len(indices))
+    return [(int(s), int(indices[s]), int(e - s)) for s, e in zip(starts, ends)]
+
+
+class _Selector:
+    """``matrix[rows[block]][:, keys]`` of one side, by blocks of :data:`BLOCK_ROWS` rows.
+
+    The aligned rows and keys are a few runs of consecutive positions (one more run per
+    gap), so the gather is a few slice copies (memcpy speed) into buffers of its own;
+    a single run is a view without a copy. Indices with more than :data:`MAX_RUNS` runs
+    fall back to ``np.take``. Each thread scoring heads has its own selector.
     """
 
     def __init__(self, rows: np.ndarray, keys: np.ndarray, shape: tuple[int, int]) -> None:
         self.rows, self.keys = rows, keys
-        self.whole_rows = len(rows) == shape[0] and bool(np.array_equal(rows, np.arange(shape[0])))
-        self.whole_keys = len(keys) == shape[1] and bool(np.array_equal(keys, np.arange(shape[1])))
+        self.row_runs = [_runs(rows[s: s + BLOCK_ROWS]) for s in range(0, len(rows), BLOCK_ROWS)]
+        self.key_runs = _runs(keys)
+        self.whole_keys = len(keys) == shape[1] and len(self.key_runs) == 1 and self.key_runs[0][1] == 0
         block = min(BLOCK_ROWS, len(rows))
-        self.gathered = None if self.whole_rows else np.empty((block, shape[1]), dtype=np.float32)
+        gathers = any(len(runs) > 1 for runs in self.row_runs)
+        self.gathered = np.empty((block, shape[1]), dtype=np.float32) if gathers else None
         self.selected = None if self.whole_keys else np.empty((block, len(keys)), dtype=np.float32)
 
     def block(self, matrix: np.ndarray, start: int) -> np.ndarray:
         """Rows ``start : start + BLOCK_ROWS`` of the selection, float32 ``(block, len(keys))``."""
-        rows = self.rows[start: start + BLOCK_ROWS]
-        if self.whole_rows:
-            picked = matrix[start: start + len(rows)]
+        runs = self.row_runs[start // BLOCK_ROWS]
+        count = sum(length for _, _, length in runs)
+        if len(runs) == 1:
+            picked = matrix[runs[0][1]: runs[0][1] + count]
         else:
             assert self.gathered is not None
-            picked = np.take(matrix, rows, axis=0, out=self.gathered[: len(rows)])
+            picked = self.gathered[:count]
+            if len(runs) > MAX_RUNS:
+                np.take(matrix, self.rows[start: start + count], axis=0, out=picked)
+            else:
+                for target, source, length in runs:
+                    picked[target: target + length] = matrix[source: source + length]
         if self.whole_keys:
             return picked
         assert self.selected is not None
-        return np.take(picked, self.keys, axis=1, out=self.selected[: len(rows)])
+        selected = self.selected[:count]
+        if len(self.key_runs) > MAX_RUNS:
+            return np.take(picked, self.keys, axis=1, out=selected)
+        for target, source, length in self.key_runs:
+            selected[:, target: target + length] = picked[:, source: source + length]
+        return selected
+
+
+def default_workers() -> int:
+    """Threads for :func:`head_scores`: the CPUs this process may use, at most 4 (numpy
+    releases the GIL in every pass, so heads are scored in parallel)."""
+    try:
+        count = len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        count = os.cpu_count() or 1
+    return max(1, min(4, count))
+
+
+def _score_heads(
+    a_attentions: np.ndarray,
+    b_attentions: np.ndarray,
+    jobs: Sequence[tuple[int, int, int, int]],
+    rows: tuple[np.ndarray, np.ndarray],
+    keys: tuple[np.ndarray, np.ndarray],
+    scores: dict[str, np.ndarray],
+) -> None:
+    """Score each ``(index, head, a_position, b_position)`` of ``jobs`` into ``scores[metric][index, head]``."""
+    select_a = _Selector(rows[0], keys[0], a_attentions.shape[2:])
+    select_b = _Selector(rows[1], keys[1], b_attentions.shape[2:])
+    buffers = _Buffers(min(BLOCK_ROWS, len(rows[0])), len(keys[0]))
+    js, tv = np.empty(len(rows[0])), np.empty(len(rows[0]))
+    for index, head, a_position, b_position in jobs:
+        a_matrix, b_matrix = a_attentions[a_position, head], b_attentions[b_position, head]
+        for start in range(0, len(rows[0]), BLOCK_ROWS):
+            block = slice(start, start + BLOCK_ROWS)
+            js[block], tv[block] = _block_scores(select_a.block(a_matrix, start), select_b.block(b_matrix, start), buffers)
+        scores["js"][index, head] = mean_rows(js[None])[0]
+        scores["tv"][index, head] = mean_rows(tv[None])[0]
 
 
 def head_scores(
@@ -146,6 +213,8 @@ def head_scores(
     layer_pairs: Sequence[tuple[int, int]],
     rows: tuple[np.ndarray, np.ndarray],
     keys: tuple[np.ndarray, np.ndarray],
+    *,
+    workers: int | None = None,
 ) -> dict[str, np.ndarray]:
     """Every metric for every head: the mean over aligned rows of :func:`row_scores`.
 
@@ -154,6 +223,8 @@ def head_scores(
         layer_pairs: ``(a_position, b_position)`` along the first axes, one per compared layer.
         rows: the aligned query rows of A and of B (equal length, paired in order).
         keys: the aligned keys of A and of B (equal length, paired in order).
+        workers: threads scoring heads in parallel (default :func:`default_workers`); the
+            numbers do not depend on it, every head is scored by the same passes.
 
     Returns:
         ``{"js": float64 (layers, heads), "tv": float64 (layers, heads)}``.
@@ -162,18 +233,16 @@ def head_scores(
     scores = {metric: np.full((len(layer_pairs), heads), np.nan) for metric in METRICS}
     if len(rows[0]) == 0 or len(keys[0]) == 0:
         return scores
-    select_a = _Selector(rows[0], keys[0], a_attentions.shape[2:])
-    select_b = _Selector(rows[1], keys[1], b_attentions.shape[2:])
-    buffers = _Buffers(min(BLOCK_ROWS, len(rows[0])), len(keys[0]))
-    js, tv = np.empty(len(rows[0])), np.empty(len(rows[0]))
-    for index, (a_position, b_position) in enumerate(layer_pairs):
-        for head in range(heads):
-            a_matrix, b_matrix = a_attentions[a_position, head], b_attentions[b_position, head]
-            for start in range(0, len(rows[0]), BLOCK_ROWS):
-                block = slice(start, start + BLOCK_ROWS)
-                js[block], tv[block] = _block_scores(
-                    select_a.block(a_matrix, start), select_b.block(b_matrix, start), buffers
-                )
-            scores["js"][index, head] = mean_rows(js[None])[0]
-            scores["tv"][index, head] = mean_rows(tv[None])[0]
+    jobs = [(index, head, a, b) for index, (a, b) in enumerate(layer_pairs) for head in range(heads)]
+    workers = max(1, min(default_workers() if workers is None else int(workers), len(jobs)))
+    if workers == 1:
+        _score_heads(a_attentions, b_attentions, jobs, rows, keys, scores)
+        return scores
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="attnviz-scores") as pool:
+        futures = [
+            pool.submit(_score_heads, a_attentions, b_attentions, jobs[k::workers], rows, keys, scores)
+            for k in range(workers)
+        ]
+        for future in futures:
+            future.result()
     return scores
