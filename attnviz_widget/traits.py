@@ -78,14 +78,18 @@ class ViewState(HasTraits):
     """Type: bool. Default: False. Hide special tokens and renormalise the remaining rows."""
     section = Unicode("").tag(sync=True)
     """Type: str. Default: the first stack. For encoder-decoder models: "encoder", "decoder" or "cross"."""
+    step = Int(None, allow_none=True).tag(sync=True)
+    """Type: int | None. Default: None. For generated text (``meta.generation``): the generated token the
+    step control shows. Step ``i`` is query ``prompt_tokens + i``, chosen by the row of query
+    ``prompt_tokens + i - 1``, which setting it selects and locks. None without a generation."""
 
     #: The traits a caller may set when creating a widget (``text`` comes through ``show``).
     USER_TRAITS = (
         "layer", "head", "selected_token", "token_locked", "direction", "color_scale",
-        "row_normalize", "hide_special", "section",
+        "row_normalize", "hide_special", "section", "step",
     )
     #: The traits an exported page starts from (the rest depend on the stack or the browser).
-    EXPORTED_TRAITS = ("layer", "head", "color_scale", "row_normalize", "hide_special", "direction")
+    EXPORTED_TRAITS = ("layer", "head", "color_scale", "row_normalize", "hide_special", "direction", "step")
 
 
 def view_defaults() -> dict[str, Any]:

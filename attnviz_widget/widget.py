@@ -26,6 +26,7 @@ from .progressive import ProgressiveOverview, kept_layers, landing_section
 from .protocol import Served, answer
 from .runner import OUT_OF_MEMORY_HINT, ExtractionRunner, add_note, describe_failure, is_out_of_memory
 from .traits import DataTraits, ViewState, check_head, check_layer, fit_selection
+from .widget_generation import GenerationView
 from .wire import build_view, float16_bytes
 
 EXTRACT_OPTIONS = ("layers", "max_length", "truncation", "target", "trust_remote_code", "store", "memory_budget")
@@ -41,8 +42,8 @@ def _bundle() -> str | Path:
     )
 
 
-class AttentionWidget(OneViewPerCell, anywidget.AnyWidget, DataTraits, ViewState):
-    """Interactive attention heatmaps for one text.
+class AttentionWidget(OneViewPerCell, anywidget.AnyWidget, DataTraits, ViewState, GenerationView):
+    """Interactive attention heatmaps for one text, or for text the model generates (:meth:`generate`).
 
     Args:
         model: a model directory, a loaded Hugging Face model or a plain PyTorch
@@ -92,6 +93,8 @@ class AttentionWidget(OneViewPerCell, anywidget.AnyWidget, DataTraits, ViewState
         self._view_section = ""
         self._served: Served | None = None
         self._failure: BaseException | None = None
+        self._streaming: dict[str, Any] | None = None
+        """``meta.generation`` of the generation streaming now, else None."""
         self.bytes_sent = 0
         """Bytes of attention values sent so far: ``first_matrix`` of each data set and every reply
         (the overview not counted)."""
@@ -204,17 +207,22 @@ class AttentionWidget(OneViewPerCell, anywidget.AnyWidget, DataTraits, ViewState
         if self._runner is not None:
             self._submit(change["new"])
 
-    def _submit(self, text: str) -> None:
+    def _submit(self, job: Any) -> None:
+        """Queue ``job`` (a text to extract, or a checked generation plan) on the runner."""
         assert self._runner is not None
         with self._lock:
-            self._runner.submit(text)
+            self._runner.submit(job)
             self._failure = None
             self.error = ""
             self.status = "loading"
 
-    def _run_model(self, text: str) -> tuple[AttentionData, ProgressiveOverview]:
-        """Runs on the worker thread; each layer's thumbnails go to the browser as it finishes."""
+    def _run_model(self, job: Any) -> tuple[AttentionData, ProgressiveOverview | None]:
+        """Runs on the worker thread; each layer's thumbnails go to the browser as it finishes
+        (a generation streams its tokens instead: :meth:`_run_generation`)."""
         assert self._extractor is not None and self._runner is not None
+        if not isinstance(job, str):
+            return self._run_generation(job)
+        text = job
         runner, generation, facts = self._runner, self._runner.running, self._extractor.facts()
         section = landing_section(facts, self.section)
         progressive = ProgressiveOverview(
@@ -225,7 +233,7 @@ class AttentionWidget(OneViewPerCell, anywidget.AnyWidget, DataTraits, ViewState
         data = self._extractor.extract(text, on_layer=progressive, **self._extract_options)
         return data, progressive
 
-    def _land(self, result: tuple[AttentionData, ProgressiveOverview]) -> None:
+    def _land(self, result: tuple[AttentionData, ProgressiveOverview | None]) -> None:
         """The newest text's data (called holding the lock)."""
         data, progressive = result
         self._failure = None
@@ -248,9 +256,13 @@ class AttentionWidget(OneViewPerCell, anywidget.AnyWidget, DataTraits, ViewState
             raise InputError(f"set_data needs AttentionData, got {type(data).__name__}")
         self._set_data(data, None)
 
-    def _set_data(self, data: AttentionData, progressive: ProgressiveOverview | None) -> None:
+    def _set_data(
+        self, data: AttentionData, progressive: ProgressiveOverview | None, streaming: dict[str, Any] | None = None
+    ) -> None:
+        """Show ``data``; ``streaming``: ``meta.generation`` of a generation still running."""
         with self._lock:
             self._data = data
+            self._streaming = streaming
             section = self.section if self.section in data.sections else next(iter(data.sections))
             self._load_section(section, progressive)
             self.section = section  # the observer sees the section loaded and does nothing
@@ -281,6 +293,9 @@ class AttentionWidget(OneViewPerCell, anywidget.AnyWidget, DataTraits, ViewState
         precomputed = None if progressive is None else progressive.collected(
             section, part.layer_indices, len(part.queries), len(part.keys))
         payload = build_view(self._data, section, precomputed)
+        streaming = self._streaming
+        if streaming is not None and section in (("self",) if streaming["section"] == "self" else ("decoder", "cross")):
+            payload.traits["meta"]["generation"] = streaming
         view = payload.view
         layer, head = fit_selection(view, payload.rollout is not None, self.layer, self.head)
         # the one definition of the focused matrix; none when the frontend draws from tiles
@@ -299,6 +314,7 @@ class AttentionWidget(OneViewPerCell, anywidget.AnyWidget, DataTraits, ViewState
             if self.selected_token is not None and self.selected_token >= len(view.queries):
                 self.selected_token = None
                 self.token_locked = False
+            self._generation_landed(payload.traits["meta"], len(view.queries))
             if not self.text and view.text and self._extractor is None:
                 self.text = view.text
             self.error = ""

@@ -137,7 +137,19 @@ def meta_for(data: AttentionData, sections: list[str]) -> dict[str, Any]:
         "thumbnail_problems": {} if mean_problem(data) is None else {"mean": mean_problem(data)},
         "model": None if data.model is None else data.model.to_dict(),
         "text": data.text,
+        # the generated tokens on this stack's query axis and each step's scores, where there are any
+        **({"generation": generation} if (generation := generation_meta(data)) is not None else {}),
     }
+
+
+def generation_meta(data: AttentionData) -> dict[str, Any] | None:
+    """``meta.generation``: the :class:`~attnviz_widget.generation.Generation` record of ``data``
+    (``to_dict()``, ``streaming: false``) where this stack's query axis holds generated tokens, else None."""
+    from .generation.steps import generated_marks  # numpy only
+
+    if generated_marks(data) is None:
+        return None
+    return {**data.generation.to_dict(), "streaming": False}
 
 
 def prediction_for(data: AttentionData) -> dict[str, Any] | None:
