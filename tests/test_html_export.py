@@ -88,3 +88,19 @@ def test_a_view_this_stack_lacks_falls_back_as_in_the_widget(random_encoder_deco
     states = [standalone_state(data, section, head="rollout", layer=1) for section in data.sections]
     assert [(state["layer"], state["head"]) for state in states] == [(1, "rollout"), (1, "rollout"), (1, "mean")]
     assert standalone_state(data, "cross", head=9)["head"] == 0
+
+
+def test_a_generation_travels_to_the_page_with_its_step(tmp_path: Path) -> None:
+    from tiny_models import build_gpt2
+
+    from attnviz_widget.generation import generate
+
+    data = generate(build_gpt2(tmp_path / "gpt2"), "the movie was", max_new_tokens=3, device="cpu")
+    state = standalone_state(data, "self", step=1)
+    generation = state["meta"]["generation"]
+    assert generation["streaming"] is False and generation["prompt_tokens"] == data.generation.prompt_tokens
+    assert [s["token_id"] for s in generation["steps"]] == data.generation.token_ids.tolist()
+    assert state["step"] == 1
+    from dataclasses import replace
+
+    assert "generation" not in standalone_state(replace(data, generation=None), "self")["meta"]

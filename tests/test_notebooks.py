@@ -294,7 +294,13 @@ def check_generation(notebook: Any) -> None:
     pngs = [base64.b64decode(value) for value in with_mime(notebook, "image/png")]
     assert len(pngs) == 1 and pngs[0].startswith(PNG_MAGIC) and len(pngs[0]) > 10_000, "the head's heatmap is missing"
     assert "generation round trip equal: True" in out
-    assert not attention_widget_states(notebook)
+    states = list(attention_widget_states(notebook).values())
+    assert len(states) == 1 and len(attention_views(notebook)) == 1, "one generation widget, displayed once"
+    state = states[0]
+    assert state["status"] == "ready" and state["meta"]["generation"]["streaming"] is False
+    assert len(state["meta"]["generation"]["steps"]) == 9 and len(state["tokens"]) == 25
+    assert state["step"] == 0 and state["selected_token"] == 15 and state["token_locked"] is True
+    assert re.search(r"^step 0 chose '\w+' from the row of token 15 '\w+'$", out, flags=re.MULTILINE)
 
 
 def check_long_context(notebook: Any) -> None:
