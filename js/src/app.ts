@@ -16,6 +16,7 @@ import {
   NO_FOCUS,
   NO_ROW,
   addLayer,
+  currentStepQuery,
   fitView,
   focusKey,
   hasData,
@@ -26,9 +27,12 @@ import {
   isTiled,
   rowKey,
   scaleCaption,
+  stepRowsKey,
   vocabularyOf,
   type AppState,
 } from "./state";
+import { stepQuery } from "./generation";
+import { NO_STEP_ROWS, StepRowsLoader } from "./steprows";
 import { overviewPool } from "./zoom";
 import type { Axis } from "./tokens";
 import type { ViewState } from "./types";
@@ -45,6 +49,8 @@ export class App {
   private state: AppState;
   /** Cancels the `row` request of the previous selection (long inputs). */
   private rowRequest: AbortController | null = null;
+  /** The `rows` requests of a generation's steps (the layer × head grid). */
+  private readonly stepRows: StepRowsLoader;
   private destroyed = false;
 
   constructor(
@@ -54,6 +60,12 @@ export class App {
     this.dom = buildDom(host, this.intents());
     this.root = this.dom.root;
     this.renderer = new Renderer(this.dom, adapter);
+    this.stepRows = new StepRowsLoader(
+      (query, signal) => adapter.requestRows(query, signal),
+      (rows) => {
+        if (this.state.stepRows.key === rows.key) this.setState({ stepRows: rows }); // else a stale reply: dropped
+      },
+    );
     adapter.onData(() => this.loadData());
     adapter.onStatus(() => {
       const status = adapter.readStatus();
@@ -74,6 +86,7 @@ export class App {
       exportError: null,
       row: NO_ROW,
       progress: null,
+      stepRows: NO_STEP_ROWS,
     };
     this.setState({});
   }
@@ -88,6 +101,7 @@ export class App {
     if (this.destroyed) return;
     this.destroyed = true;
     this.rowRequest?.abort();
+    this.stepRows.dispose();
     this.dom.destroy();
   }
 
@@ -105,6 +119,8 @@ export class App {
       next = { ...next, row: { key: row, values: null } };
       this.loadRow(next, row);
     }
+    const steps = stepRowsKey(next);
+    if (steps !== next.stepRows.key) next = { ...next, stepRows: this.stepRows.load(steps, next.data.version, currentStepQuery(next)) };
     this.state = next;
     this.renderer.render(next);
   }
@@ -171,6 +187,10 @@ export class App {
       this.renderer.invalidate("controls");
       this.setState({});
       return;
+    }
+    if (local && patch.step !== undefined && patch.step !== null && meta?.generation) {
+      // a step locks the selection on the row that chose its token, as Python does
+      patch = { ...patch, selectedToken: stepQuery(meta.generation, patch.step), tokenLocked: true };
     }
     if (local) this.adapter.setView(patch);
     const next = { ...this.state.view, ...patch };

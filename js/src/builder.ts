@@ -10,6 +10,8 @@ import { HeatmapView } from "./heatmap";
 import { canvasHeight } from "./layout";
 import { OverviewView } from "./overview";
 import { PredictionView } from "./prediction";
+import { StepGrid } from "./stepgrid";
+import { StepPanel } from "./steppanel";
 import { styleElement } from "./styles";
 import { TokenView, type Axis } from "./tokens";
 import { Tooltip } from "./tooltip";
@@ -48,6 +50,9 @@ export interface Dom {
   heatmap: HeatmapView;
   tokens: TokenView;
   prediction: PredictionView;
+  /** A generation's step control, and the layer × head grid of the step's row inside it. */
+  steps: StepPanel;
+  stepGrid: StepGrid;
   tooltip: Tooltip;
   /** Remove every listener and the DOM. */
   destroy(): void;
@@ -113,6 +118,9 @@ export function buildDom(host: HTMLElement, intents: Intents): Dom {
   heatmapHeader.appendChild(heatmap.zoomBar);
   const heatmapStatus = div("attnviz-heatmap-status", heatmapPanel);
 
+  const steps = new StepPanel(root, { setStep: (step) => intents.change({ step }) });
+  const stepGrid = new StepGrid(steps.gridHost, { pick: (layer, head) => intents.change({ layer, head }), tooltip: tip });
+
   const tokensPanel = div("attnviz-tokens-panel", root);
   const tokensHeader = div("attnviz-tokens-legend", tokensPanel);
   const legend = span("attnviz-legend-text", tokensHeader);
@@ -167,6 +175,8 @@ export function buildDom(host: HTMLElement, intents: Intents): Dom {
     heatmap,
     tokens,
     prediction,
+    steps,
+    stepGrid,
     tooltip,
     destroy() {
       abort.abort();
@@ -176,6 +186,8 @@ export function buildDom(host: HTMLElement, intents: Intents): Dom {
       heatmap.destroy();
       tokens.destroy();
       prediction.destroy();
+      stepGrid.destroy();
+      steps.destroy();
       tooltip.destroy();
       root.remove();
     },

@@ -5,6 +5,7 @@
  */
 import { bytesOf, float32LE, uint16LE, type BinaryLike } from "./buffers";
 import { decodeFloat16 } from "./float16";
+import { tryReadGeneration } from "./generation";
 import type { HeadChoice, Meta, Overview, Prediction, Stack, Status } from "./types";
 import { readVocabulary, type AggregateInfo } from "./vocabulary";
 
@@ -83,6 +84,7 @@ export function readMeta(raw: unknown, numQueries: number, numKeys: number): Met
     thumbnail_problems: isRecord(raw.thumbnail_problems)
       ? Object.fromEntries(Object.entries(raw.thumbnail_problems).map(([k, v]) => [k, String(v)]))
       : {},
+    generation: tryReadGeneration(raw.generation).generation,
   };
 }
 
@@ -154,6 +156,12 @@ export function decodeRow(msg: Record<string, unknown>, buffers: unknown): Float
   const matrix = decodeMatrix(msg, buffers);
   if (matrix.rows !== 1) throw new Error(`a row reply has ${matrix.rows} rows`);
   return matrix.data;
+}
+
+/** Decode a `rows` reply: one float16 buffer `[layers, heads, K]` of one query (`n` layers, `rows` heads). */
+export function decodeRows(msg: Record<string, unknown>, buffers: unknown): Stack {
+  if (!Number.isInteger(msg.query)) throw new Error(`rows field query is ${JSON.stringify(msg.query)}`);
+  return decodeStack(msg, buffers);
 }
 
 /** One float16 buffer of a 2-d `shape`. */

@@ -4,6 +4,7 @@
  * `heatmap.ts` decides when to call these.
  */
 import { PRINT_THEME, font, hatchPattern, renderChip, sizeCanvas, themeOf, type Theme } from "./canvas";
+import { displayedBoundary, paintBoundary, type Boundary } from "./boundary";
 import { COLORMAP_SIZE, VIRIDIS } from "./colormap";
 import type { Cell } from "./hittest";
 import { LABEL_FONT_PX, labelIndices, truncateLabel, type HeatmapLayout } from "./layout";
@@ -31,6 +32,8 @@ export interface HeatmapContent {
   scaleCaption: string;
   /** A long matrix drawn from tiles (no dense data in `display`); null for a dense one. */
   tiled?: TiledSource | null;
+  /** A generation: the first generated query and key (dashed line before them); absent: none. */
+  boundary?: Boundary | null;
 }
 
 /** What draws the cells, with the maps from token indices to displayed rows and columns. */
@@ -92,6 +95,8 @@ export function paintHeatmap(
   ctx.lineWidth = 1;
   ctx.strokeRect(grid.x - 0.5, grid.y - 0.5, grid.w + 1, grid.h + 1);
   ctx.globalAlpha = 1;
+  const { boundary } = content;
+  if (boundary) paintBoundary(ctx, layout, view, displayedBoundary(rowIndex, boundary.query), displayedBoundary(colIndex, boundary.key));
 
   paintColorbar(ctx, layout, content, theme);
 }

@@ -23,7 +23,7 @@ import { heatmapLayout, type HeatmapLayout } from "./layout";
 import { TiledPicture, makePicture } from "./picture";
 import { inverseIndex } from "./scale";
 import type { ColorScale } from "./types";
-import { clampView, fullView, isFull, type Viewport } from "./zoom";
+import { clampView, fullView, isFull, keptView, type Viewport } from "./zoom";
 import { ZoomControl } from "./zoomctl";
 
 /** Largest cell (CSS px) of a zoomed view. */
@@ -124,8 +124,7 @@ export class HeatmapView {
   setContent(content: HeatmapContent): void {
     const before = this.content?.display.matrix;
     const { rows, cols } = content.display.matrix;
-    // another head of the same matrix keeps the zoom; another shape starts from the whole
-    this.view = before && before.rows === rows && before.cols === cols ? clampView(this.view, rows, cols) : fullView(rows, cols);
+    this.view = keptView(before, this.view, rows, cols); // a grown matrix (streaming) keeps its zoom
     this.content = content;
     this.raster = this.rasterize(content);
     this.labelWidths = measureLabels(this.canvas, content);

@@ -5,7 +5,8 @@
  * through the request channel (`protocol.ts`). Every listener it registers is removed by
  * {@link ModelAdapter.dispose}.
  */
-import { boolList, decodeOverviewLayer, decodeRow, decodeStack, decodeTile, readHead, readMeta, readOverview, readPrediction, readStatus, stringList } from "./decode";
+import { boolList, decodeOverviewLayer, decodeRow, decodeRows, decodeStack, decodeTile, readHead, readMeta, readOverview, readPrediction, readStatus, stringList } from "./decode";
+import { tryReadGeneration } from "./generation";
 import { RequestChannel } from "./protocol";
 import type { Block, ColorScale, DataSet, HeadChoice, Matrix, Meta, Overview, Stack, Status, ViewState } from "./types";
 import { FALLBACK_VOCABULARY } from "./vocabulary";
@@ -36,6 +37,7 @@ export const VIEW_TRAITS: { readonly [K in keyof ViewState]: string } = {
   rowNormalize: "row_normalize",
   hideSpecial: "hide_special",
   section: "section",
+  step: "step",
 };
 
 const VIEW_KEYS = Object.keys(VIEW_TRAITS) as (keyof ViewState)[];
@@ -90,6 +92,8 @@ export class ModelAdapter {
     } catch (error) {
       issues.push(`overview ignored: ${(error as Error).message}`);
     }
+    const generation = tryReadGeneration((this.model.get("meta") as { generation?: unknown } | null)?.generation);
+    if (generation.problem) issues.push(generation.problem);
     if (meta && overview && overview.layers !== meta.layer_indices.length) {
       issues.push(`overview has ${overview.layers} layers, meta lists ${meta.layer_indices.length}`);
     }
@@ -130,6 +134,7 @@ export class ModelAdapter {
       rowNormalize: m.get("row_normalize") === true,
       hideSpecial: m.get("hide_special") === true,
       section: typeof section === "string" && section ? section : (meta?.sections[0] ?? ""),
+      step: Number.isInteger(m.get("step")) && m.get("step") >= 0 ? (m.get("step") as number) : null,
     };
   }
 
@@ -246,6 +251,14 @@ export class ModelAdapter {
   /** One query's full row `(K)` of (layer, head) at full resolution. */
   requestRow(layer: number, head: HeadChoice, query: number, signal?: AbortSignal): Promise<Float32Array> {
     return this.channel.request({ what: "row", layer, head, query }, decodeRow, signal);
+  }
+
+  /**
+   * Query `query`'s row in every kept layer and head, `[layers, heads, K]` (a `rows` request;
+   * not cached here: the step view caches). Aborting `signal` drops the request.
+   */
+  requestRows(query: number, signal?: AbortSignal): Promise<Stack> {
+    return this.channel.request({ what: "rows", query }, decodeRows, signal);
   }
 
   /** Remove every listener, reject open requests, send deferred state. */

@@ -6,6 +6,8 @@
  * (special-token flags, the displayed matrix) are memoised the same way.
  */
 import type { Dom } from "./builder";
+import { generationBoundary, generationParts } from "./generation-parts";
+import { tokenMarks } from "./generation";
 import type { Tile } from "./decode";
 import { tiledView, type TiledSource } from "./picture";
 import { inverseIndex, makeMapper, maxValue, prepareDisplay, specialFlags, type DisplayMatrix } from "./scale";
@@ -32,7 +34,7 @@ export interface Derived {
 }
 
 /** One part of the page. */
-interface Part {
+export interface Part {
   name: string;
   inputs(s: AppState, d: Derived): readonly unknown[];
   draw(s: AppState, d: Derived): void;
@@ -126,7 +128,7 @@ export class Renderer {
 /** The parts of the page, in drawing order. */
 function parts(dom: Dom): Part[] {
   const { root } = dom;
-  return [
+  const core: Part[] = [
     {
       name: "header",
       inputs: (s, d) => [s.data, s.view.section, d.cross],
@@ -177,6 +179,7 @@ function parts(dom: Dom): Part[] {
           keys: d.cross ? data.keyTokens : null,
           querySpecial: d.specialQ,
           keySpecial: d.specialK,
+          marks: tokenMarks(data.meta?.generation ?? null, data.tokens.length),
         }),
     },
     { name: "tokens-hidden", inputs: (s) => [s.data, s.view.hideSpecial], draw: (s) => dom.tokens.setHideSpecial(s.view.hideSpecial) },
@@ -249,6 +252,7 @@ function parts(dom: Dom): Part[] {
           scale: view.colorScale,
           scaleCaption: scaleCaption(view),
           logDecades: vocabularyOf(data.meta).logDecades,
+          boundary: generationBoundary(data.meta, d.cross),
         });
         // a heatmap wider than the space beside the overview wraps below it (and scrolls there)
         dom.heatmapPanel.style.minWidth = `min(${Math.ceil(dom.heatmap.minimalWidth)}px, 100%)`;
@@ -342,4 +346,5 @@ function parts(dom: Dom): Part[] {
       },
     },
   ];
+  return [...core, ...generationParts(dom)];
 }

@@ -93,6 +93,17 @@ export class LocalModel extends EventStore implements AnyModelLike {
       const layers = meta.layer_indices?.length ?? this.rollout.byteLength / (2 * q * k);
       return [{ type: "rollout", id, version, dtype: "float16", shape: [layers, q, k] }, [asDataView(this.rollout)]];
     }
+    if (msg.what === "rows") {
+      if (!Number.isInteger(msg.query)) return fail(`request field 'query' must be an integer, got ${JSON.stringify(msg.query)}`);
+      const query = msg.query as number;
+      if (!(query >= 0 && query < q)) return fail(`query ${query} is out of range; valid queries are 0 to ${q - 1}`);
+      const layers = meta.layer_indices ?? [];
+      const heads = meta.num_heads ?? 0;
+      const halves = this.rowsHalves(layers, heads, query, q, k);
+      if (typeof halves === "string") return fail(halves);
+      const reply = { type: "rows", id, version, query, dtype: "float16", shape: [layers.length, heads, k] };
+      return [reply, [new DataView(halves.buffer, halves.byteOffset, halves.byteLength)]];
+    }
     if (msg.what === "tile" || msg.what === "row") {
       const fields = msg.what === "tile" ? ["layer", "q0", "q1", "k0", "k1", "pool"] : ["layer", "query"];
       for (const name of fields) {
@@ -120,6 +131,18 @@ export class LocalModel extends EventStore implements AnyModelLike {
       return [reply, [new DataView(values.buffer, values.byteOffset, values.byteLength)]];
     }
     return fail(`unknown request ${String(msg.what)}`);
+  }
+
+  /** The float16 bits `[layers, heads, K]` of query `query` in every kept layer and head, or why not. */
+  private rowsHalves(layers: readonly number[], heads: number, query: number, q: number, k: number): Uint16Array | string {
+    const out = new Uint16Array(layers.length * heads * k);
+    for (let l = 0; l < layers.length; l++) {
+      const bytes = this.layers.get(String(layers[l]));
+      if (!bytes) return `layer ${layers[l]} is not embedded in this page`;
+      const halves = uint16LE(bytes);
+      for (let h = 0; h < heads; h++) out.set(halves.subarray((h * q + query) * k, (h * q + query + 1) * k), (l * heads + h) * k);
+    }
+    return out;
   }
 
   /** The float16 bits of `block` of (layer, head), pooled by max, or why not (Python's words). */

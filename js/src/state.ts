@@ -5,6 +5,8 @@
  */
 import type { OverviewLayer, Tile } from "./decode";
 import type { ColorScale, DataSet, HeadChoice, Matrix, Meta, Overview, Status, ViewState } from "./types";
+import { stepQuery, validStep } from "./generation";
+import type { StepRows } from "./steprows";
 import { FALLBACK_VOCABULARY, aggregateInfo, type Vocabulary } from "./vocabulary";
 
 /** The focused matrix: which one (`key`), and what is known of it. */
@@ -33,6 +35,8 @@ export interface AppState {
   readonly progress: Progress | null;
   /** Long inputs: the selected query's full row (a `row` request), for the token shading. */
   readonly row: { readonly key: string; readonly values: Float32Array | null };
+  /** A generation: the current step's row in every layer and head (a `rows` request). */
+  readonly stepRows: StepRows;
 }
 
 /** An overview being filled layer by layer while the model runs. */
@@ -90,6 +94,25 @@ export function isTiled(meta: Meta | null): boolean {
 export function rowKey(state: Pick<AppState, "data" | "view">): string {
   const { selectedToken } = state.view;
   return selectedToken === null || !isTiled(state.data.meta) ? "" : `${focusKey(state)}|${selectedToken}`;
+}
+
+/** The current step of a generation (a valid step of `meta.generation`), or null. */
+export function currentStep(state: Pick<AppState, "data" | "view">): number | null {
+  const generation = state.data.meta?.generation;
+  return generation ? validStep(generation, state.view.step, state.data.tokens.length) : null;
+}
+
+/** The query row the current step chose its token from (null: no step). */
+export function currentStepQuery(state: Pick<AppState, "data" | "view">): number | null {
+  const step = currentStep(state);
+  const generation = state.data.meta?.generation;
+  return step === null || !generation ? null : stepQuery(generation, step);
+}
+
+/** Key of the step rows the generation view needs (`version|query`; "" for none). */
+export function stepRowsKey(state: Pick<AppState, "data" | "view">): string {
+  const query = currentStepQuery(state);
+  return query === null ? "" : `${state.data.version}|${query}`;
 }
 
 export const NO_FOCUS: FocusState = { key: "", matrix: null, error: null };

@@ -110,6 +110,57 @@ export const CSS = `
 .attnviz-root .attnviz-token-search input.attnviz-not-found { border-color: var(--attnviz-error); }
 .attnviz-root .attnviz-token.attnviz-found { outline: 2px dashed var(--attnviz-accent); outline-offset: 1px; }
 .attnviz-root .attnviz-lock-hint { font-size: 12px; color: var(--attnviz-muted); margin-left: 8px; }
+.attnviz-root { --attnviz-generated: #d9480f; }
+.attnviz-root .attnviz-token.attnviz-generated, .attnviz-root .attnviz-pending {
+  text-decoration: underline 2px var(--attnviz-generated); text-underline-offset: 3px;
+}
+.attnviz-root .attnviz-token.attnviz-generated:not([style*="color"]) { color: var(--attnviz-generated); }
+.attnviz-root .attnviz-generated-boundary {
+  align-self: stretch; display: inline-flex; align-items: center; margin: 0 3px 0 4px; padding-left: 4px;
+  border-left: 2px dashed var(--attnviz-generated); color: var(--attnviz-generated); font-size: 10px; white-space: nowrap;
+}
+.attnviz-root .attnviz-pending {
+  display: inline-block; white-space: pre; padding: 1px 3px; border-radius: 3px; cursor: help; line-height: 1.35;
+  font-family: var(--jp-code-font-family, ui-monospace, SFMono-Regular, Menlo, Consolas, monospace); font-size: 12px;
+  border: 1px dashed var(--attnviz-generated); color: var(--attnviz-generated); font-style: italic; opacity: 0.8;
+}
+.attnviz-root .attnviz-step-token { outline: 2px solid var(--attnviz-generated); outline-offset: 1px; }
+.attnviz-root .attnviz-generation {
+  display: flex; flex-wrap: wrap; align-items: flex-start; gap: 6px 18px; margin: 10px 0 0; padding: 6px 8px;
+  border: 1px solid var(--attnviz-border); border-left: 3px solid var(--attnviz-generated); border-radius: 4px; font-size: 12px;
+}
+.attnviz-root .attnviz-step-side { display: flex; flex-direction: column; gap: 3px; min-width: 260px; max-width: 420px; }
+.attnviz-root .attnviz-step-bar { display: flex; align-items: center; gap: 4px; }
+.attnviz-root button.attnviz-step-button {
+  font: inherit; color: var(--attnviz-fg); background: var(--attnviz-raised);
+  border: 1px solid var(--attnviz-border); border-radius: 4px; padding: 1px 6px; cursor: pointer; white-space: nowrap;
+}
+.attnviz-root button.attnviz-step-play[aria-pressed="true"] { background: var(--attnviz-fg); color: var(--attnviz-raised); }
+.attnviz-root .attnviz-step-slider { flex: 1 1 120px; min-width: 80px; accent-color: var(--attnviz-generated); }
+.attnviz-root .attnviz-step-count { font-variant-numeric: tabular-nums; color: var(--attnviz-muted); white-space: nowrap; }
+.attnviz-root .attnviz-step-summary { color: var(--attnviz-muted); }
+.attnviz-root .attnviz-step-summary.attnviz-streaming::before {
+  content: ""; display: inline-block; width: 8px; height: 8px; margin-right: 6px; vertical-align: 0;
+  border: 2px solid var(--attnviz-border); border-top-color: var(--attnviz-generated); border-radius: 50%;
+  animation: attnviz-spin 0.8s linear infinite;
+}
+.attnviz-root .attnviz-step-chosen { font-weight: 600; white-space: pre-wrap; overflow-wrap: anywhere; }
+.attnviz-root .attnviz-step-facts { font-variant-numeric: tabular-nums; }
+.attnviz-root .attnviz-step-end { color: var(--attnviz-generated); font-weight: 600; }
+.attnviz-root .attnviz-step-top { min-width: 220px; max-width: 340px; }
+.attnviz-root .attnviz-step-top-title, .attnviz-root .attnviz-step-grid-caption { color: var(--attnviz-muted); margin: 0 0 2px; }
+.attnviz-root .attnviz-step-grid-caption.attnviz-failed { color: var(--attnviz-error); }
+.attnviz-root .attnviz-step-alt { display: grid; grid-template-columns: minmax(60px, 150px) 1fr 3.5em; align-items: center; gap: 6px; margin: 1px 0; }
+.attnviz-root .attnviz-step-alt-label {
+  overflow: hidden; text-overflow: ellipsis; white-space: pre;
+  font-family: var(--jp-code-font-family, ui-monospace, SFMono-Regular, Menlo, Consolas, monospace); font-size: 11px;
+}
+.attnviz-root .attnviz-step-alt-bar { height: 8px; background: var(--attnviz-hover); border-radius: 2px; overflow: hidden; }
+.attnviz-root .attnviz-step-alt-fill { height: 100%; background: #3b528b; }
+.attnviz-root .attnviz-step-alt-chosen .attnviz-step-alt-fill { background: var(--attnviz-generated); }
+.attnviz-root .attnviz-step-alt-chosen .attnviz-step-alt-label { font-weight: 700; }
+.attnviz-root .attnviz-step-alt-value { text-align: right; font-variant-numeric: tabular-nums; color: var(--attnviz-muted); }
+.attnviz-root canvas.attnviz-step-grid { cursor: pointer; }
 .attnviz-root .attnviz-tooltip {
   position: absolute; left: 0; top: 0; z-index: 10; pointer-events: none; max-width: 360px;
   padding: 5px 8px; border-radius: 4px; font-size: 12px; line-height: 1.35; white-space: pre-wrap; overflow-wrap: anywhere;

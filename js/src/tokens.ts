@@ -5,7 +5,9 @@
  * the key (encoder) row.
  */
 import { formatValue, type ValueMapper } from "./scale";
-import { CLIPPING, OFFSCREEN_DELAY_MS, SHADES, VISIBLE_MARGIN_PX, displayToken, shadeStep, visibleBand } from "./tokenstyle";
+import { type RowGeometry, visibleRowPart } from "./tokengeometry";
+import { PENDING_TITLE, markStepToken, markedChildren, tokenClass, type TokenMarks } from "./tokenmarks";
+import { OFFSCREEN_DELAY_MS, SHADES, displayToken, shadeStep } from "./tokenstyle";
 import { TokenSearch } from "./tokensearch";
 import { WINDOW_TOKENS, findToken, windowStart } from "./tokenwindow";
 
@@ -27,6 +29,8 @@ export interface TokenContent {
   keys: readonly string[] | null;
   querySpecial: readonly boolean[];
   keySpecial: readonly boolean[];
+  /** A generation's marks on the query row (generated tokens, pending ones); absent: none. */
+  marks?: TokenMarks | null;
 }
 
 interface TokenRow {
@@ -34,6 +38,8 @@ interface TokenRow {
   el: HTMLDivElement;
   tokens: readonly string[];
   special: readonly boolean[];
+  /** Generated tokens of this row (the query row of a generation), else null. */
+  marks: TokenMarks | null;
   label: string | null;
   /** Index of the first token in the DOM: a long row shows a window of {@link WINDOW_TOKENS}. */
   start: number;
@@ -45,17 +51,6 @@ interface TokenRow {
   want: Uint8Array;
   /** Where the spans are in the row's scrolled content, measured when first needed. */
   geometry: RowGeometry | null;
-}
-
-/** Vertical extent of each span in its row's content (0 = top of the scrolled content). */
-interface RowGeometry {
-  /** The row's width and scroll height when measured: when they change, measure again. */
-  width: number;
-  height: number;
-  tops: Float64Array;
-  bottoms: Float64Array;
-  /** Ancestors that clip the row (overflow other than visible), such as the notebook's scroller. */
-  clips: Element[];
 }
 
 export class TokenView {
@@ -73,6 +68,8 @@ export class TokenView {
   private selection: { query: number | null; key: number | null } = { query: null, key: null };
   private mapper: ValueMapper = () => 0;
   private readonly search: TokenSearch;
+  /** Query position outlined as the current step's token. */
+  private stepToken: number | null = null;
   /** The last token a search found. */
   private found = -1;
 
@@ -129,7 +126,7 @@ export class TokenView {
     row.spans = [];
     for (let index = start; index < end; index++) {
       const span = doc.createElement("span");
-      span.className = row.special[index] ? "attnviz-token attnviz-special" : "attnviz-token";
+      span.className = tokenClass(row.special[index] === true, row.marks, index);
       span.dataset.index = String(index);
       span.dataset.axis = row.axis;
       span.textContent = displayToken(row.tokens[index]);
@@ -137,12 +134,13 @@ export class TokenView {
       row.spans.push(span);
     }
     const caption = row.label ? [Object.assign(doc.createElement("span"), { className: "attnviz-token-row-label", textContent: row.label })] : [];
-    row.el.replaceChildren(...caption, ...row.spans);
+    row.el.replaceChildren(...caption, ...markedChildren(doc, row.spans, row.marks, start, row.tokens.length));
     row.have = new Uint8Array(row.spans.length);
     row.want = new Uint8Array(row.spans.length);
     row.geometry = null;
     if (this.shown && this.rowFor(this.shown.axis) === row) this.setShading(this.shown.axis, this.shown.weights, this.mapper);
     this.setSelection(this.selection.query, this.selection.key, this.locked);
+    if (row.axis === "query") markStepToken(row.el, this.stepToken);
     const windowed = this.rows.find((r) => r.tokens.length > WINDOW_TOKENS);
     this.search.update(windowed ? { start: windowed.start, end: windowed.start + windowed.spans.length, n: windowed.tokens.length } : null);
   }
@@ -150,11 +148,12 @@ export class TokenView {
   /** Build the token spans. */
   setContent(content: TokenContent): void {
     const doc = this.el.ownerDocument;
+    const marks = content.marks ?? null;
     const makeRow = (axis: Axis, tokens: readonly string[], special: readonly boolean[], label: string | null): TokenRow => {
       const el = doc.createElement("div");
       el.className = "attnviz-token-row";
       el.dataset.axis = axis;
-      return { axis, el, tokens, special, label, start: 0, spans: [], have: new Uint8Array(0), want: new Uint8Array(0), geometry: null };
+      return { axis, el, tokens, special, marks: axis === "query" ? marks : null, label, start: 0, spans: [], have: new Uint8Array(0), want: new Uint8Array(0), geometry: null };
     };
     this.rows = content.keys
       ? [
@@ -169,6 +168,12 @@ export class TokenView {
     this.found = -1;
     this.cancelFlush();
     for (const row of this.rows) this.fill(row, 0);
+  }
+
+  /** Outline the token at query position `index` (the current step's; may be a pending one), or none. */
+  setStepToken(index: number | null): void {
+    this.stepToken = index;
+    markStepToken(this.rowFor("query")?.el, index);
   }
 
   /** Hide (or show again) special tokens. */
@@ -266,38 +271,9 @@ export class TokenView {
 
   /** The on-screen part of `row` ({@link visibleBand}), measuring its spans when needed. */
   private visiblePart(row: TokenRow): { top: number; bottom: number } | null {
-    const view = row.el.ownerDocument.defaultView;
-    if (!view) return null;
-    const rect = row.el.getBoundingClientRect();
-    if (!(rect.bottom > rect.top)) return null;
-    const scrollTop = row.el.scrollTop;
-    const height = row.el.scrollHeight;
-    let geometry = row.geometry;
-    if (!geometry || geometry.width !== rect.width || geometry.height !== height) {
-      const n = row.spans.length;
-      const clips: Element[] = [];
-      for (let el = row.el.parentElement; el; el = el.parentElement) {
-        const style = view.getComputedStyle(el);
-        if (CLIPPING.test(style.overflowX) || CLIPPING.test(style.overflowY)) clips.push(el);
-      }
-      geometry = { width: rect.width, height, tops: new Float64Array(n), bottoms: new Float64Array(n), clips };
-      const shift = scrollTop - rect.top;
-      for (let i = 0; i < n; i++) {
-        const r = row.spans[i].getBoundingClientRect();
-        const shown = r.width > 0 || r.height > 0; // hidden (special) tokens have no box
-        geometry.tops[i] = shown ? r.top + shift : Infinity;
-        geometry.bottoms[i] = shown ? r.bottom + shift : -Infinity;
-      }
-      row.geometry = geometry;
-    }
-    let clipTop = 0;
-    let clipBottom = view.innerHeight;
-    for (const el of geometry.clips) {
-      const r = el.getBoundingClientRect();
-      clipTop = Math.max(clipTop, r.top);
-      clipBottom = Math.min(clipBottom, r.bottom);
-    }
-    return visibleBand(rect.top, rect.bottom, scrollTop, clipTop, clipBottom, VISIBLE_MARGIN_PX);
+    const { band, geometry } = visibleRowPart(row.el, row.spans, row.geometry);
+    row.geometry = geometry;
+    return band;
   }
 
   /** The row holding tokens of `axis` (the only row for self-attention). */
@@ -313,6 +289,12 @@ export class TokenView {
   }
 
   private onMove(event: MouseEvent): void {
+    const pending = (event.target as Element | null)?.closest?.(".attnviz-pending");
+    if (pending) {
+      this.setHovered(null);
+      this.callbacks.tooltip?.([`\u201c${pending.textContent ?? ""}\u201d`, PENDING_TITLE], event.clientX, event.clientY);
+      return;
+    }
     const token = this.tokenAt(event);
     this.setHovered(token);
     // with a locked selection, hovering another token tells its weight

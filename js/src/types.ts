@@ -3,6 +3,7 @@
  * decoded, typed forms of the traits and messages described in PROTOCOL.md.
  */
 
+import type { Generation } from "./generation";
 import type { Vocabulary } from "./vocabulary";
 
 /**
@@ -51,6 +52,8 @@ export interface Meta {
   tiled: boolean;
   /** Aggregate columns of the overview Python left empty, and why (rollout's is `rollout_problem`). */
   thumbnail_problems: Record<string, string>;
+  /** The generation whose tokens the query axis holds (`meta.generation`), null when none. */
+  generation: Generation | null;
 }
 
 /** The `prediction` trait (classifiers only). */
@@ -114,6 +117,8 @@ export interface ViewState {
   rowNormalize: boolean;
   hideSpecial: boolean;
   section: string;
+  /** The generated token the step control shows (`step` trait), null for none. */
+  step: number | null;
 }
 
 /** A block of a matrix, `[q0:q1, k0:k1]`, max-pooled in `pool × pool` blocks (a `tile` request). */

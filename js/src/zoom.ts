@@ -28,6 +28,18 @@ export function fullView(rows: number, cols: number): Viewport {
   return { r0: 0, r1: rows, c0: 0, c1: cols };
 }
 
+/**
+ * The view to keep when the matrix `before` (null: none) becomes `rows × cols`: the same
+ * shape keeps `view`; a grown matrix (streaming generation) keeps a zoomed view where it
+ * was; anything else, or a view of the whole matrix, shows the whole new matrix.
+ */
+export function keptView(before: { rows: number; cols: number } | undefined, v: Viewport, rows: number, cols: number): Viewport {
+  if (!before) return fullView(rows, cols);
+  const same = before.rows === rows && before.cols === cols;
+  const grown = rows >= before.rows && cols >= before.cols && !isFull(v, before.rows, before.cols);
+  return same || grown ? clampView(v, rows, cols) : fullView(rows, cols);
+}
+
 /** Whether `v` shows the whole matrix. */
 export function isFull(v: Viewport, rows: number, cols: number): boolean {
   return v.r0 <= 0 && v.c0 <= 0 && v.r1 >= rows && v.c1 >= cols;

@@ -20,6 +20,7 @@ const state: ViewState = {
   rowNormalize: false,
   hideSpecial: true,
   section: "decoder",
+  step: null,
 };
 
 describe("Controls", () => {

@@ -130,6 +130,14 @@ def main() -> None:
                                                   "q0": 0, "q1": 3, "k0": 0, "k1": 3, "pool": 1}, "head 2"),
             ("a row past the last query", {"id": "p", "version": 1, "what": "row", "layer": 0, "head": 0,
                                            "query": 3}, "query 3"),
+            ("one query in every layer and head", {"id": "q", "version": 1, "what": "rows", "query": 2}),
+            ("the first query in every layer and head", {"id": "r", "version": 1, "what": "rows", "query": 0}),
+            ("rows past the last query", {"id": "s", "version": 1, "what": "rows", "query": 3}, "query 3"),
+            ("rows of a negative query", {"id": "t", "version": 1, "what": "rows", "query": -1}, "query -1"),
+            ("rows of a query that is not an integer", {"id": "u", "version": 1, "what": "rows", "query": 1.5},
+             "1\\.5"),
+            ("rows of a query given as text", {"id": "v", "version": 1, "what": "rows", "query": "1"}, "integer"),
+            ("rows of an older data version", {"id": "w", "version": 0, "what": "rows", "query": 1}, "changed"),
         ]),
         fixture("cross_attention", "Cross-attention at model layers 1 and 3: rollout undefined.", cross_attention(), [
             ("a kept layer", {"id": "a", "version": 1, "what": "layer", "layer": 3}),
@@ -138,6 +146,8 @@ def main() -> None:
             ("a pooled tile of cross-attention", {"id": "d", "version": 1, "what": "tile", "layer": 3, "head": 0,
                                                   "q0": 0, "q1": 2, "k0": 1, "k1": 4, "pool": 2}),
             ("a row of cross-attention", {"id": "e", "version": 1, "what": "row", "layer": 3, "head": 0, "query": 1}),
+            ("a query of cross-attention in every kept layer and head", {"id": "f", "version": 1, "what": "rows",
+                                                                          "query": 1}),
         ]),
     ]
     for item in fixtures:
