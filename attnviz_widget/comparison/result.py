@@ -160,7 +160,12 @@ class AttentionComparison:
 
     # -- scores --------------------------------------------------------------------------
 
-    def _scores(self) -> dict[str, np.ndarray]:
+    def prepare_scores(self, workers: int | None = None) -> None:
+        """Score every head now (as :meth:`head_scores` would on first use), on ``workers``
+        threads (default: up to 4 CPUs); the numbers do not depend on the thread count."""
+        self._scores(workers)
+
+    def _scores(self, workers: int | None = None) -> dict[str, np.ndarray]:
         cached = self._cache.get("scores")
         if cached is None:
             query_pairs, key_pairs = self.queries.matched, self.keys.matched
@@ -170,6 +175,7 @@ class AttentionComparison:
                 [(self.a.position_of_layer(a), self.b.position_of_layer(b)) for a, b in self.layer_pairs],
                 (self.queries.a[query_pairs], self.queries.b[query_pairs]),
                 (self.keys.a[key_pairs], self.keys.b[key_pairs]),
+                workers=workers,
             )
             for values in cached.values():
                 values.setflags(write=False)

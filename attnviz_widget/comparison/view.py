@@ -13,18 +13,20 @@ partner (``selected_token`` -1 where a token has none).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import anywidget
 import traitlets
 from traitlets import Bool, Bytes, Dict, Enum, Int, List, Unicode
 
+from ..data import AttentionData
 from ..errors import InputError
 from ..protocol import Served, answer
 from ..traits import ViewState
-from ..wire import build_view, float16_bytes
+from ..wire import ViewPayload, build_view, float16_bytes
 from .result import AttentionComparison
-from .scores import METRICS
+from .scores import METRICS, default_workers
 from .wire import comparison_traits
 
 SIDES = ("a", "b")
@@ -41,6 +43,29 @@ def _side_traits(side: str) -> dict[str, traitlets.TraitType]:
         "first_matrix": Bytes(b""), "first_matrix_of": Dict(), "selected_token": Int(None, allow_none=True),
     }
     return {f"{side}_{name}": trait.tag(sync=True) for name, trait in traits.items()}
+
+
+def side_data(comparison: AttentionComparison, side: str) -> AttentionData:
+    """Side ``side``'s data holding its compared layers, in A's order: the data itself (no copy,
+    and its cached rollout kept) when those are all its layers in its own order."""
+    data: AttentionData = getattr(comparison, side)
+    layers = tuple(pair[SIDES.index(side)] for pair in comparison.layer_pairs)
+    return data if layers == data.layer_indices else data.select_layers(list(layers))
+
+
+def prepare(comparison: AttentionComparison) -> list[ViewPayload]:
+    """Everything the first view needs that takes time: the change scores (cached on the
+    comparison) and each side's view payload (:func:`~attnviz_widget.wire.build_view`), A's then B's.
+
+    The three run at once on threads (numpy releases the GIL in every pass), the scores on
+    the CPUs the two sides leave; a side that is the other's data is built once.
+    """
+    sides = [side_data(comparison, side) for side in SIDES]
+    workers = default_workers()
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="attnviz-compare") as pool:
+        futures = {id(data): pool.submit(build_view, data, data.kind) for data in sides}
+        comparison.prepare_scores(workers=max(1, workers - 2))
+        return [futures[id(data)].result() for data in sides]
 
 
 def _bundle() -> Any:
@@ -81,19 +106,18 @@ class _ComparisonBase(anywidget.AnyWidget, ViewState):
         layer = options.pop("layer", comparison.layer_indices[0])
         head = options.pop("head", 0)
         comparison.matrices(layer, head)  # one-line InputError for a layer or head it does not have
+        payloads = prepare(comparison)
         with self.hold_sync():
             for name, value in comparison_traits(comparison).items():
                 setattr(self, name, value)
             for name, value in options.items():
                 setattr(self, name, value)
             self.layer, self.head = int(layer), head
-            for side, layers in zip(SIDES, zip(*comparison.layer_pairs)):
-                self._load_side(side, layers, dict(comparison.layer_pairs)[int(layer)] if side == "b" else layer,
+            for side, payload in zip(SIDES, payloads):
+                self._load_side(side, payload, dict(comparison.layer_pairs)[int(layer)] if side == "b" else layer,
                                 head)
 
-    def _load_side(self, side: str, layers: Sequence[int], layer: int, head: int | str) -> None:
-        data = getattr(self.comparison, side).select_layers(list(layers))
-        payload = build_view(data, data.kind)
+    def _load_side(self, side: str, payload: ViewPayload, layer: int, head: int | str) -> None:
         version = getattr(self, f"{side}_data_version") + 1
         self._served[side] = Served(payload.view, version, payload.rollout)
         for name, value in payload.traits.items():

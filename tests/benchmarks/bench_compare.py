@@ -1,4 +1,4 @@
-"""Benchmark: comparing two 12 × 12 runs at 512 tokens vs showing one of them.
+"""Benchmark: showing the comparison of two 12 × 12 runs at 512 tokens vs showing one of them.
 
 Not a test. Run it from the repository root::
 
@@ -6,24 +6,28 @@ Not a test. Run it from the repository root::
 
 Both runs are BERT-base shaped, 12 layers × 12 heads, float32 ``(layers, heads, query, key)``
 rows from a softmax of random logits; B is A's logits plus noise, so the heads differ by
-realistic amounts. Timed, interleaved, median of ``--repeats``:
+realistic amounts. Every timed call gets fresh :class:`AttentionData` objects (the same
+arrays, no cached rollout), as a newly extracted run would be. Timed, interleaved, median of
+``--repeats``, in wall-clock seconds and in CPU seconds of the process (all threads; on a
+machine shared with other work the CPU time is the steadier measure of cost):
 
-* **baseline, showing one run**: ``AttentionWidget.from_data(a)``, the Python side of
-  displaying it (overview of every layer × head, rollout, the first focused matrix as float16);
-* **comparison, scores + first view**: ``compare(a, b)``, ``head_scores("js")`` and
-  ``head_scores("tv")`` over all 144 heads, and the first view's data: the A, B and B − A
-  matrices of the focused head as float16 and the score grid;
-* **comparison + both overviews**: the above plus the two per-side overviews
-  (``wire.build_view`` for A and for B), what a side-by-side view would add;
-* **different texts**: the same with B's tokens changed (8 inserted words, 8 substituted),
-  so the alignment runs and every score reads through index arrays.
+* **baseline, showing one run**: ``AttentionWidget.from_data(a)``, what the widget does before
+  it is on screen: ``build_view`` (overview of every layer × head with the mean and rollout
+  columns, rollout, tokens, meta) and the first focused matrix as float16;
+* **comparison, same tokens**: ``AttentionWidget.compare(a, b)``, what the comparison widget does
+  before its first view is on screen: ``compare``, the JS and TV scores of all 144 heads, both
+  sides' view payloads (overviews included) and first matrices, the alignment traits;
+* **comparison, different texts**: the same with B's tokens changed (8 inserted words, 8
+  substituted), so the alignment runs and every score reads through aligned index runs.
 
+Then where the comparison's time goes, each part alone on one thread (median, wall seconds).
 Prints a table of seconds and ratios to the baseline.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
 import sys
 import time
@@ -34,7 +38,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from attnviz_widget import AttentionWidget  # noqa: E402
 from attnviz_widget.comparison import compare  # noqa: E402
+from attnviz_widget.comparison.scores import default_workers  # noqa: E402
 from attnviz_widget.data import AttentionData  # noqa: E402
 from attnviz_widget.wire import build_view, float16_bytes  # noqa: E402
 
@@ -66,34 +72,45 @@ def make_runs(tokens: int, seed: int = 0) -> tuple[AttentionData, AttentionData,
     return a, b, b_text
 
 
+def fresh(data: AttentionData) -> AttentionData:
+    """The same arrays in a new object: no rollout cached from an earlier call."""
+    return dataclasses.replace(data)
+
+
 def show_one(a: AttentionData) -> None:
-    from attnviz_widget import AttentionWidget
-
-    AttentionWidget.from_data(a).close()
+    AttentionWidget.from_data(fresh(a)).close()
 
 
-def compare_first_view(a: AttentionData, b: AttentionData) -> None:
-    comparison = compare(a, b, labels=("A", "B"))
-    grid = comparison.head_scores("js"), comparison.head_scores("tv")
-    layer, head = comparison.ranked_heads("js", top=1)[0][:2]  # focus the most changed head
-    a_matrix, b_matrix = comparison.matrices(layer, head)
-    payload = [float16_bytes(m) for m in (a_matrix, b_matrix, comparison.difference(layer, head))]
-    payload.append(np.asarray(grid, dtype="<f4").tobytes())
+def show_comparison(a: AttentionData, b: AttentionData) -> None:
+    AttentionWidget.compare(fresh(a), fresh(b)).close()
 
 
-def compare_with_overviews(a: AttentionData, b: AttentionData) -> None:
-    compare_first_view(a, b)
-    build_view(a, "self")
-    build_view(b, "self")
+def timed(function: Callable[[], object]) -> tuple[float, float]:
+    """Wall-clock and process CPU seconds of one call."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    function()
+    return time.perf_counter() - wall, time.process_time() - cpu
 
 
-def median_time(function: Callable[[], None], repeats: int) -> list[float]:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return times
+def check_payload(a: AttentionData, b: AttentionData) -> None:
+    """The timed call really builds the whole first view: both overviews, first matrices and the scores."""
+    widget = AttentionWidget.compare(fresh(a), fresh(b))
+    comparison = widget.comparison
+    for side in ("a", "b"):
+        assert len(getattr(widget, f"{side}_overview")) > 0 and len(getattr(widget, f"{side}_first_matrix")) > 0
+    expected = np.stack([comparison.head_scores(metric) for metric in ("js", "tv")]).astype("<f4").tobytes()
+    assert widget.scores == expected
+    widget.close()
+
+
+def parts(a: AttentionData, b: AttentionData) -> dict[str, Callable[[], object]]:
+    """The comparison's steps, each alone and on one thread."""
+    return {
+        "  compare(a, b): checks and alignment": lambda: compare(fresh(a), fresh(b)),
+        "  scores of 144 heads, 1 thread": lambda: compare(a, b).prepare_scores(workers=1),
+        "  one side's build_view (as the baseline's)": lambda: build_view(fresh(a), "self"),
+        "  first matrix as float16": lambda: float16_bytes(a.matrix(0, 0)),
+    }
 
 
 def main() -> None:
@@ -102,24 +119,29 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     a, b, b_text = make_runs(args.tokens)
+    check_payload(a, b)
     cases: dict[str, Callable[[], None]] = {
         "show one run (baseline)": lambda: show_one(a),
-        "compare: scores + first view": lambda: compare_first_view(a, b),
-        "compare + both overviews": lambda: compare_with_overviews(a, b),
-        "compare different texts: scores + first view": lambda: compare_first_view(a, b_text),
+        "AttentionWidget.compare, same tokens": lambda: show_comparison(a, b),
+        "AttentionWidget.compare, different texts": lambda: show_comparison(a, b_text),
+        **parts(a, b),
+        "  different texts: scores, 1 thread": lambda: compare(a, b_text).prepare_scores(workers=1),
     }
     for function in cases.values():  # warm up: imports, first allocations
         function()
-    samples: dict[str, list[float]] = {name: [] for name in cases}
+    samples: dict[str, list[tuple[float, float]]] = {name: [] for name in cases}
     for _ in range(args.repeats):  # interleaved, so that load from other processes hits every case alike
         for name, function in cases.items():
-            samples[name] += median_time(function, 1)
-    baseline = statistics.median(samples["show one run (baseline)"])
-    print(f"{LAYERS} layers × {HEADS} heads × {args.tokens} tokens, median of {args.repeats}")
-    print(f"{'case':48s} {'seconds':>8s} {'ratio':>6s}  (min–max s)")
+            samples[name].append(timed(function))
+    wall = {name: statistics.median(s[0] for s in values) for name, values in samples.items()}
+    cpu = {name: statistics.median(s[1] for s in values) for name, values in samples.items()}
+    base = "show one run (baseline)"
+    print(f"{LAYERS} layers × {HEADS} heads × {args.tokens} tokens, median of {args.repeats}; "
+          f"{default_workers()} CPUs for the scores' threads")
+    print(f"{'case':48s} {'wall s':>7s} {'ratio':>6s} {'cpu s':>7s} {'ratio':>6s}  (wall min–max)")
     for name, values in samples.items():
-        median = statistics.median(values)
-        print(f"{name:48s} {median:8.3f} {median / baseline:6.2f}  ({min(values):.3f}–{max(values):.3f})")
+        print(f"{name:48s} {wall[name]:7.3f} {wall[name] / wall[base]:6.2f} {cpu[name]:7.3f} "
+              f"{cpu[name] / cpu[base]:6.2f}  ({min(v[0] for v in values):.3f}–{max(v[0] for v in values):.3f})")
     alignment = compare(a, b_text).queries
     print(f"different texts: {int(alignment.only_b.sum())} gaps in A, {int(alignment.only_a.sum())} in B, "
           f"{int(alignment.substituted.sum())} substitutions")
