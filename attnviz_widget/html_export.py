@@ -54,6 +54,7 @@ def standalone_state(data: AttentionData, section: str, **traits: Any) -> dict[s
     view = payload.view
     chosen = {**defaults, "text": view.text, "section": section, **traits}
     chosen["layer"], chosen["head"] = fit_selection(view, payload.rollout is not None, chosen["layer"], chosen["head"])
+    _lock_step_row(chosen, payload.traits["meta"].get("generation"), data.generation is not None)
     state: dict[str, Any] = {
         name: _b64(value) if isinstance(value, bytes) else value for name, value in payload.traits.items()
     }
@@ -63,6 +64,23 @@ def standalone_state(data: AttentionData, section: str, **traits: Any) -> dict[s
     state["rollout"] = None if payload.rollout is None else _b64(float16_bytes(payload.rollout))
     state.update(chosen, data_version=1, status="ready", error="")
     return state
+
+
+def _lock_step_row(chosen: dict[str, Any], generation: dict[str, Any] | None, generated: bool) -> None:
+    """A chosen ``step`` selects and locks the row that chose its token, as the widget does;
+    a stack without generated tokens (an encoder's) shows no step."""
+    step = chosen.get("step")
+    if step is None:
+        return
+    if not generated:
+        raise InputError("step needs generated text (attnviz_widget.generate); this data holds none")
+    if generation is None:
+        chosen["step"] = None
+        return
+    count = len(generation["steps"])
+    if isinstance(step, bool) or not isinstance(step, int) or not 0 <= step < count:
+        raise InputError(f"step {step!r} is out of range; valid steps are 0 to {count - 1}")
+    chosen.update(selected_token=generation["prompt_tokens"] + step - 1, token_locked=True)
 
 
 def _script_safe_json(value: Any) -> str:

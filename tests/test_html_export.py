@@ -104,3 +104,19 @@ def test_a_generation_travels_to_the_page_with_its_step(tmp_path: Path) -> None:
     from dataclasses import replace
 
     assert "generation" not in standalone_state(replace(data, generation=None), "self")["meta"]
+
+
+def test_the_page_step_locks_the_row_that_chose_its_token(tmp_path: Path, random_attention) -> None:
+    from tiny_models import build_gpt2
+
+    from attnviz_widget.generation import generate
+
+    data = generate(build_gpt2(tmp_path / "gpt2"), "the movie was", max_new_tokens=3, device="cpu")
+    prompt = data.generation.prompt_tokens
+    state = standalone_state(data, "self", step=2)
+    assert (state["step"], state["selected_token"], state["token_locked"]) == (2, prompt + 1, True)
+    assert standalone_state(data, "self")["selected_token"] is None  # no step, no lock
+    with pytest.raises(InputError, match="step 3 is out of range; valid steps are 0 to 2"):
+        standalone_state(data, "self", step=3)
+    with pytest.raises(InputError, match="step needs generated text"):
+        standalone_state(random_attention(), "self", step=0)
