@@ -13,10 +13,10 @@ import { displayToken } from "./tokenstyle";
 import type { ColorScale, HeadChoice, Stack } from "./types";
 
 /** Strip size and spacing, CSS px. */
-const CELL_H = 8;
+const CELL_H = 10;
 const GAP = 2;
-const MIN_CELL_W = 24;
-const MAX_CELL_W = 64;
+const MIN_CELL_W = 32;
+const MAX_CELL_W = 72;
 const LEFT = 26;
 const TOP = 14;
 
@@ -105,7 +105,7 @@ export function strongestKey(rows: Stack, layer: number, head: number): { key: n
 
 /** Width of a strip for `k` keys, CSS px. */
 export function stripWidth(k: number): number {
-  return Math.min(MAX_CELL_W, Math.max(MIN_CELL_W, k));
+  return Math.min(MAX_CELL_W, Math.max(MIN_CELL_W, 2 * k));
 }
 
 export class StepGrid {

@@ -28,7 +28,7 @@ describe("the layer \u00d7 head grid of one row", () => {
     expect(Array.from(poolStrip(row, 1, 7, 3))).toEqual([0.4, 0.3, 0.9].map(Math.fround)); // keys [0,2) [2,4) [4,7)
     expect(Array.from(poolStrip(row, 1, 2, 4))).toEqual([0.1, 0.1, 0.4, 0.4].map(Math.fround)); // fewer keys: repeated
     expect(Array.from(poolStrip(row, 0, 0, 2))).toEqual([0, 0]);
-    expect([stripWidth(3), stripWidth(40), stripWidth(5000)]).toEqual([24, 40, 64]);
+    expect([stripWidth(3), stripWidth(20), stripWidth(5000)]).toEqual([32, 40, 72]);
   });
 
   it("draws every (layer, head) strip on one colour scale, or each on its own with row normalisation", () => {
@@ -182,8 +182,8 @@ describe("the widget with a generation (offline page, happy-dom)", () => {
     await settle();
     const grid = root.querySelector<HTMLCanvasElement>(".attnviz-step-grid")!;
     grid.getBoundingClientRect = () => ({ left: 0, top: 0, right: 200, bottom: 100, width: 200, height: 100, x: 0, y: 0, toJSON: () => ({}) });
-    // cell (layer 1, head 1): left 26 + 1 × (24 + 2) + 3, top 14 + 1 × (8 + 2) + 3
-    grid.dispatchEvent(new MouseEvent("click", { clientX: 26 + 26 + 3, clientY: 14 + 10 + 3, bubbles: true }));
+    // 8 keys: strips of 32 px; cell (layer 1, head 1) at left 26 + 1 × (32 + 2) + 3, top 14 + 1 × (10 + 2) + 3
+    grid.dispatchEvent(new MouseEvent("click", { clientX: 26 + 34 + 3, clientY: 14 + 12 + 3, bubbles: true }));
     expect([model.get("layer"), model.get("head")]).toEqual([1, 1]);
   });
 });
