@@ -32,7 +32,7 @@ const BINARY_TRAITS = ["overview", "overview_scale"];
 export class LocalModel extends EventStore implements AnyModelLike {
   private readonly values = new Map<string, unknown>();
   private readonly layers = new Map<string, Uint8Array>();
-  private readonly rollout: Uint8Array | null;
+  private rollout: Uint8Array | null;
 
   constructor(state: StandaloneState) {
     super();
@@ -48,6 +48,23 @@ export class LocalModel extends EventStore implements AnyModelLike {
 
   get(name: string): any {
     return this.values.get(name);
+  }
+
+  /**
+   * Show another data set, as Python replaces one (a streamed generation's next token): the
+   * embedded layers, then every trait, `data_version` last (it must grow, so replies to
+   * requests of the old data are refused).
+   */
+  replaceData(state: StandaloneState): void {
+    this.layers.clear();
+    for (const [layer, data] of Object.entries(state.layers ?? {})) this.layers.set(String(layer), toBytes(data));
+    this.rollout = state.rollout ? toBytes(state.rollout) : null;
+    for (const [name, value] of Object.entries(state)) {
+      if (name === "layers" || name === "rollout" || name === "data_version") continue;
+      this.set(name, BINARY_TRAITS.includes(name) && value != null ? asDataView(value as EmbeddedBinary) : value);
+    }
+    const version = Number.isInteger(state.data_version) ? (state.data_version as number) : (this.values.get("data_version") as number) + 1;
+    this.set("data_version", version);
   }
 
   set(name: string, value: unknown): void {

@@ -160,11 +160,12 @@ describe("the widget with a generation (offline page, happy-dom)", () => {
     expect(pending.classList.contains("attnviz-step-token")).toBe(true); // step 2 is the newest token
     expect(root.querySelector(".attnviz-step-summary")!.textContent).toBe("generating\u2026 3 tokens so far");
     // the next data set: every trait replaced, data_version + 1
-    const next = generationState(3);
-    for (const [name, value] of Object.entries(next)) if (name !== "layers" && name !== "data_version") model.set(name, value);
-    model.set("data_version", 2);
+    model.replaceData({ ...generationState(3), data_version: 2 });
+    expect(root.dataset.version).toBe("2");
     expect(root.querySelector(".attnviz-pending")).toBeNull();
     expect(root.querySelectorAll(".attnviz-token")).toHaveLength(PROMPT.length + 3);
+    await settle();
+    expect(root.dataset.attnvizReady).toBe("true"); // the new layers answer the new version's requests
   });
 
   it("ignores a malformed generation and says why", async () => {
