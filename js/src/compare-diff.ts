@@ -71,14 +71,24 @@ export function alignedDifference(a: Matrix, b: Matrix, queries: Alignment, keys
   const rows = queries.a.length;
   const cols = keys.a.length;
   const data = new Float32Array(rows * cols);
+  // the columns both sides have, once per call rather than once per cell
+  const shared: number[] = [];
+  for (let j = 0; j < cols; j++) if (keys.a[j] >= 0 && keys.b[j] >= 0) shared.push(j);
+  const gaps = shared.length < cols;
   for (let i = 0; i < rows; i++) {
     const qa = queries.a[i];
     const qb = queries.b[i];
-    for (let j = 0; j < cols; j++) {
-      const ka = keys.a[j];
-      const kb = keys.b[j];
-      data[i * cols + j] =
-        qa < 0 || qb < 0 || ka < 0 || kb < 0 ? NaN : b.data[qb * b.cols + kb] - a.data[qa * a.cols + ka];
+    const out = i * cols;
+    if (qa < 0 || qb < 0) {
+      data.fill(NaN, out, out + cols);
+      continue;
+    }
+    if (gaps) data.fill(NaN, out, out + cols);
+    const rowA = qa * a.cols;
+    const rowB = qb * b.cols;
+    for (let s = 0; s < shared.length; s++) {
+      const j = shared[s];
+      data[out + j] = b.data[rowB + keys.b[j]] - a.data[rowA + keys.a[j]];
     }
   }
   return { rows, cols, data };
@@ -105,10 +115,13 @@ export function divergingIndex(value: number, range: number): number {
 /** RGBA pixels (one per cell, row-major) of a difference matrix: the diverging table, gaps grey. */
 export function rasterizeDifference(m: Matrix, range: number, table: ColorTable = RDBU_R): Uint8ClampedArray {
   const out = new Uint8ClampedArray(m.rows * m.cols * 4);
+  // whole RGBA pixels as uint32 (the same bytes in the same order on any platform), no per-cell subarray
+  const words = new Uint32Array(out.buffer);
+  const colors = new Uint32Array(new Uint8ClampedArray(table).buffer);
+  const gap = new Uint32Array(new Uint8ClampedArray(GAP_RGBA).buffer)[0];
   for (let i = 0; i < m.data.length; i++) {
     const index = divergingIndex(m.data[i], range);
-    const source = index < 0 ? GAP_RGBA : table.subarray(4 * index, 4 * index + 4);
-    out.set(source, 4 * i);
+    words[i] = index < 0 ? gap : colors[index];
   }
   return out;
 }

@@ -89,3 +89,48 @@ describe("score grid", () => {
     expect(() => scoreGrid(bytes, 2, 2, 3)).toThrow(/no metric 2/);
   });
 });
+
+describe("the fast paths draw what the cell-by-cell definition does", () => {
+  /** An alignment of `columns` columns with gaps on either side (never on both). */
+  function randomAlignment(columns: number, seed: number): { a: Int32Array; b: Int32Array } {
+    let state = seed;
+    const next = (): number => (state = (state * 1103515245 + 12345) % 2147483648) / 2147483648;
+    const a = new Int32Array(columns);
+    const b = new Int32Array(columns);
+    let na = 0;
+    let nb = 0;
+    for (let i = 0; i < columns; i++) {
+      const r = next();
+      a[i] = r < 0.1 ? -1 : na++;
+      b[i] = r >= 0.1 && r < 0.2 ? -1 : nb++;
+    }
+    return { a, b };
+  }
+
+  function matrix(rows: number, cols: number, scale: number): { rows: number; cols: number; data: Float32Array } {
+    return { rows, cols, data: Float32Array.from({ length: rows * cols }, (_, i) => Math.sin(i * scale)) };
+  }
+
+  it("alignedDifference and rasterizeDifference, cell by cell, with query and key gaps", () => {
+    const queries = randomAlignment(37, 3);
+    const keys = randomAlignment(29, 11); // cross-attention: keys aligned on their own
+    const count = (xs: Int32Array): number => xs.filter((x) => x >= 0).length;
+    const a = matrix(count(queries.a), count(keys.a), 0.37);
+    const b = matrix(count(queries.b), count(keys.b), 0.91);
+    const diff = alignedDifference(a, b, queries, keys);
+    const range = symmetricRange(diff.data);
+    const pixels = rasterizeDifference(diff, range);
+    for (let i = 0; i < 37; i++) {
+      for (let j = 0; j < 29; j++) {
+        const [qa, qb, ka, kb] = [queries.a[i], queries.b[i], keys.a[j], keys.b[j]];
+        const expected = qa < 0 || qb < 0 || ka < 0 || kb < 0 ? NaN : b.data[qb * b.cols + kb] - a.data[qa * a.cols + ka];
+        const cell = i * 29 + j;
+        if (Number.isNaN(expected)) expect(diff.data[cell]).toBeNaN();
+        else expect(diff.data[cell]).toBe(Math.fround(expected));
+        const index = divergingIndex(diff.data[cell], range);
+        const rgba = index < 0 ? [...GAP_RGBA] : Array.from(RDBU_R.subarray(4 * index, 4 * index + 4));
+        expect(Array.from(pixels.subarray(4 * cell, 4 * cell + 4))).toEqual(rgba);
+      }
+    }
+  });
+});
