@@ -53,6 +53,8 @@ export interface Dom {
   /** A generation's step control, and the layer × head grid of the step's row inside it. */
   steps: StepPanel;
   stepGrid: StepGrid;
+  /** The widget's height cap in CSS px (NaN: none), which the canvases share with the step panel. */
+  heightCap: number;
   tooltip: Tooltip;
   /** Remove every listener and the DOM. */
   destroy(): void;
@@ -177,6 +179,7 @@ export function buildDom(host: HTMLElement, intents: Intents): Dom {
     prediction,
     steps,
     stepGrid,
+    heightCap: cap,
     tooltip,
     destroy() {
       abort.abort();

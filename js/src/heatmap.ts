@@ -19,15 +19,12 @@ import {
   type Raster,
 } from "./heatmap-paint";
 import { cellAt, colLabelAt, rowLabelAt, type Cell } from "./hittest";
-import { heatmapLayout, type HeatmapLayout } from "./layout";
+import { heatmapLayout, viewLayout, type HeatmapLayout } from "./layout";
 import { TiledPicture, makePicture } from "./picture";
 import { inverseIndex } from "./scale";
 import type { ColorScale } from "./types";
 import { clampView, fullView, isFull, keptView, type Viewport } from "./zoom";
 import { ZoomControl } from "./zoomctl";
-
-/** Largest cell (CSS px) of a zoomed view. */
-const MAX_ZOOM_CELL_PX = 64;
 
 export type { HeatmapContent } from "./heatmap-paint";
 
@@ -176,6 +173,15 @@ export class HeatmapView {
     }).width;
   }
 
+  /** Where the row of `query` is on the canvas (CSS px), or null when it is not on screen. */
+  rowBand(query: number): { top: number; bottom: number } | null {
+    const { layout, raster } = this;
+    const row = layout && raster ? (raster.rowOfQuery[query] ?? -1) - this.view.r0 : -1;
+    if (!layout || row < 0 || row >= layout.rows) return null;
+    const top = layout.grid.y + row * layout.cellH;
+    return { top, bottom: top + layout.cellH };
+  }
+
   /** Whether content is painted. */
   get painted(): boolean {
     return this.content !== null && this.layout !== null;
@@ -218,7 +224,6 @@ export class HeatmapView {
     };
   }
 
-
   private computeLayout(content: HeatmapContent, ratio: number): HeatmapLayout {
     const { rows, cols } = content.display.matrix;
     const input = {
@@ -231,14 +236,7 @@ export class HeatmapView {
       pixelRatio: ratio,
       fitAll: Boolean(content.tiled), // a long matrix fits the box, pooled; zooming shows more
     };
-    const full = heatmapLayout(input);
-    const v = this.view;
-    if (isFull(v, rows, cols)) return full;
-    // a zoomed view fills the grid of the whole matrix with fewer, bigger cells
-    const visibleRows = v.r1 - v.r0;
-    const visibleCols = v.c1 - v.c0;
-    const cellPx = Math.min(full.grid.w / visibleCols, full.grid.h / visibleRows, MAX_ZOOM_CELL_PX);
-    return heatmapLayout({ ...input, rows: visibleRows, cols: visibleCols, cellPx });
+    return viewLayout(input, isFull(this.view, rows, cols) ? null : this.view);
   }
 
   private relayout(): void {
@@ -347,6 +345,4 @@ export class HeatmapView {
     const row = this.layout ? rowLabelAt(this.layout, x, y) : null;
     return row === null ? null : row + this.view.r0;
   }
-
-
 }

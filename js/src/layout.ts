@@ -130,6 +130,22 @@ export function cellSize(fitted: number, n: number, ratio: number): number {
   return device >= SNAP_FROM_DEVICE_PX ? Math.floor(device) / ratio : size;
 }
 
+/** Largest cell (CSS px) of a zoomed view. */
+const MAX_ZOOM_CELL_PX = 64;
+
+/**
+ * The layout of the window `view` (displayed rows `r0…r1`, columns `c0…c1`; null: the whole
+ * matrix) of `input`: a zoomed view fills the grid of the whole matrix with fewer, bigger cells.
+ */
+export function viewLayout(input: HeatmapLayoutInput, view: { r0: number; r1: number; c0: number; c1: number } | null): HeatmapLayout {
+  const full = heatmapLayout(input);
+  if (!view) return full;
+  const rows = view.r1 - view.r0;
+  const cols = view.c1 - view.c0;
+  const cellPx = Math.min(full.grid.w / cols, full.grid.h / rows, MAX_ZOOM_CELL_PX);
+  return heatmapLayout({ ...input, rows, cols, cellPx });
+}
+
 /** Lay out the focused heatmap: labels left and top, cells, colour bar at the right. */
 export function heatmapLayout(input: HeatmapLayoutInput): HeatmapLayout {
   const ratio = input.pixelRatio && input.pixelRatio > 0 ? input.pixelRatio : 1;

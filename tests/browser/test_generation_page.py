@@ -9,6 +9,7 @@ layer × head grid with it.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,8 @@ pytestmark = [
 sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
 
 NEW_TOKENS = 5
+#: Long enough that the heatmap (readable cells) scrolls under the widget's height cap.
+PROMPT = "the movie was not very good and i loved the acting and the plot but the ending was really quite boring"
 
 #: Pixels of the heatmap canvas close to the generated-token orange (viridis has none).
 ORANGE_PIXELS = """() => {
@@ -55,7 +58,7 @@ def generated(tmp_path_factory: pytest.TempPathFactory):
     from attnviz_widget.generation import generate
 
     root = tmp_path_factory.mktemp("generation-page")
-    return generate(build_gpt2(root / "gpt2"), "the movie was not", max_new_tokens=NEW_TOKENS, device="cpu")
+    return generate(build_gpt2(root / "gpt2"), PROMPT, max_new_tokens=NEW_TOKENS, device="cpu")
 
 
 def test_generation_page_marks_tokens_and_steps_through_them(generated, tmp_path: Path) -> None:
@@ -123,6 +126,15 @@ def test_generation_page_marks_tokens_and_steps_through_them(generated, tmp_path
         expect_step(1)
         view.keyboard.press("End")
         expect_step(count - 1)
+        # the locked row scrolled into the heatmap's view
+        scroll = view.evaluate(
+            """() => { const s = document.querySelector('.attnviz-scroll');
+                       return [s.scrollTop, s.clientHeight, s.scrollHeight]; }"""
+        )
+        layout = json.loads(view.get_attribute("canvas.attnviz-heatmap", "data-grid") or "{}")
+        assert scroll[2] > scroll[1], "the heatmap should scroll at this length under the height cap"
+        row_top = layout["y"] + (prompt + count - 2 - layout["r0"]) * layout["h"] / layout["rows"]
+        assert 0 < scroll[0] <= row_top <= scroll[0] + scroll[1]
         view.eval_on_selector(
             ".attnviz-step-slider", "el => { el.value = '1'; el.dispatchEvent(new Event('input', { bubbles: true })); }"
         )
