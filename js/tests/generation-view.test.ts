@@ -189,6 +189,25 @@ describe("the widget with a generation (offline page, happy-dom)", () => {
   });
 });
 
+describe("the step through the anywidget adapter", () => {
+  it("writes step, selected_token and token_locked in one save, and asks Python for the rows", async () => {
+    const { FakeModel } = await import("./fake-model");
+    const { default: widget } = await import("../src/widget");
+    const state = generationState();
+    const model = new FakeModel(state);
+    const el = document.createElement("div");
+    document.body.appendChild(el);
+    const cleanup = widget.render({ model, el });
+    const saves = model.saves;
+    el.querySelector<HTMLButtonElement>(".attnviz-step-next")!.click();
+    expect(model.saves).toBe(saves + 1);
+    expect([model.get("step"), model.get("selected_token"), model.get("token_locked")]).toEqual([0, PROMPT.length - 1, true]);
+    const rows = model.sent.filter((m) => m.what === "rows");
+    expect(rows).toEqual([expect.objectContaining({ type: "request", what: "rows", query: PROMPT.length - 1, version: 1 })]);
+    cleanup();
+  });
+});
+
 describe("LocalModel's rows", () => {
   it("answers one query of every kept layer and head from the embedded layers", async () => {
     const state = generationState();

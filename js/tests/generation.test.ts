@@ -1,6 +1,7 @@
 // @vitest-environment happy-dom
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { displayedBoundary } from "../src/boundary";
+import { GENERATED_COLOR, displayedBoundary, paintBoundary } from "../src/boundary";
+import type { HeatmapLayout } from "../src/layout";
 import { describeGeneration, pendingSteps, readGeneration, stepOfQuery, stepQuery, tokenMarks, tryReadGeneration, validStep } from "../src/generation";
 import { StepPanel, PLAY_INTERVAL_MS, alternativeRows, percent, stepFacts } from "../src/steppanel";
 import { TokenView } from "../src/tokens";
@@ -231,6 +232,28 @@ describe("the heatmap boundary and zoom while streaming", () => {
     expect(displayedBoundary(Int32Array.from([4, 5]), 4)).toBeNull(); // nothing before it
     expect(displayedBoundary(Int32Array.from([0, 1]), 4)).toBeNull(); // nothing generated shown
     expect(displayedBoundary(Int32Array.from([0, 1]), null)).toBeNull();
+  });
+
+  it("draws a dashed line at the boundary on each axis it is shown on, none outside the view", () => {
+    const calls: string[] = [];
+    const ctx = {
+      save: () => calls.push("save"),
+      restore: () => calls.push("restore"),
+      beginPath: () => undefined,
+      stroke: () => calls.push("stroke"),
+      setLineDash: (dash: number[]) => calls.push(`dash ${dash.join(",")}`),
+      moveTo: (x: number, y: number) => calls.push(`move ${x},${y}`),
+      lineTo: (x: number, y: number) => calls.push(`line ${x},${y}`),
+      strokeStyle: "",
+      lineWidth: 0,
+    };
+    const layout = { grid: { x: 10, y: 20, w: 60, h: 60 }, cellW: 10, cellH: 10 } as HeatmapLayout;
+    paintBoundary(ctx as unknown as CanvasRenderingContext2D, layout, { r0: 0, r1: 6, c0: 0, c1: 6 }, 4, 4);
+    expect(ctx.strokeStyle).toBe(GENERATED_COLOR);
+    expect(calls).toEqual(["save", "dash 5,3", "move 10,60", "line 70,60", "move 50,20", "line 50,80", "stroke", "restore"]);
+    calls.length = 0;
+    paintBoundary(ctx as unknown as CanvasRenderingContext2D, layout, { r0: 0, r1: 3, c0: 2, c1: 8 }, 4, null); // zoomed past the row
+    expect(calls.filter((c) => c.startsWith("move"))).toEqual([]);
   });
 
   it("keeps a zoomed view when the matrix grows, and shows all of a grown matrix shown whole", () => {
