@@ -11,6 +11,8 @@ import type { Part } from "./render";
 import { currentStep, currentStepQuery, vocabularyOf } from "./state";
 import type { Meta } from "./types";
 
+export { tokenMarks } from "./generation";
+
 /**
  * The canvases' height under the widget's cap, less what the step panel takes (so the heatmap
  * stays in view beside the step control); redone only when the panel's height changes.

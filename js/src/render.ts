@@ -6,8 +6,7 @@
  * (special-token flags, the displayed matrix) are memoised the same way.
  */
 import type { Dom } from "./builder";
-import { generationBoundary, generationParts } from "./generation-parts";
-import { tokenMarks } from "./generation";
+import { generationBoundary, generationParts, tokenMarks } from "./generation-parts";
 import type { Tile } from "./decode";
 import { tiledView, type TiledSource } from "./picture";
 import { inverseIndex, makeMapper, maxValue, prepareDisplay, specialFlags, type DisplayMatrix } from "./scale";
