@@ -1,27 +1,42 @@
-"""The widget's extraction runner: one worker thread, the newest text wins.
+"""The widget's extraction runner: one persistent worker thread, the newest job wins.
 
-:class:`ExtractionRunner` runs ``work(text)`` (the model) off the kernel's main thread,
-so the widget is displayed and the browser sets up its views while the model runs.
-Each :meth:`~ExtractionRunner.submit` bumps a generation counter; a result or error of
-an older generation is dropped, a text still queued behind a newer one never runs.
-Whatever ``work`` raises, any exception at all, ends the pending state: ``on_error`` is
-called and the future carries the exception. The worker thread exists only while there
-is work, so an idle or closed runner leaves no thread behind.
+:class:`ExtractionRunner` runs ``work(job)`` (the model) off the kernel's main thread, so the
+widget is displayed and the browser sets up its views while the model runs. A job is whatever
+the caller submits (a text, a generation plan): the runner never looks inside it.
+
+* Each :meth:`~ExtractionRunner.submit` bumps a generation counter; a result or error of an
+  older generation is dropped, and a job still queued behind a newer one never runs.
+* Whatever ``work`` raises, any exception at all (``KeyboardInterrupt`` included), ends the
+  pending state: ``on_error`` is called and the future carries the exception; the worker goes
+  on serving later jobs.
+* One worker thread per runner, started by the first submit and kept while the runner lives,
+  so consecutive jobs run on a warm thread: torch's OpenMP team, its per-thread settings and
+  the thread's allocator arena are set up once, not once per job. It is parked (no CPU) while
+  idle and ends after :meth:`~ExtractionRunner.close`, or when the runner is garbage-collected
+  (the thread holds the runner only weakly between jobs): no thread outlives its runner.
+* torch's intra-op thread count is the submitting thread's: a ``torch.set_num_threads`` on the
+  kernel's main thread applies to the next job (torch keeps that count per OS thread).
 """
 
 from __future__ import annotations
 
 import re
+import sys
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from concurrent import futures
 from concurrent.futures import Future
+from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from .errors import AttnvizError
 
-T = TypeVar("T")
+J = TypeVar("J")
+"""The job type: whatever ``work`` takes."""
+R = TypeVar("R")
+"""The result type: whatever ``work`` returns."""
 
 THREAD_NAME = "attnviz-extract"
 #: Longest error message shown in the widget (a model's messages can run to pages).
@@ -58,13 +73,93 @@ def describe_failure(error: BaseException) -> str:
     return line
 
 
-class ExtractionRunner(Generic[T]):
-    """Runs ``work(text)`` on one worker thread; only the newest text's outcome lands.
+def torch_threads() -> int | None:
+    """torch's intra-op thread count on the calling thread, or None if torch is not imported."""
+    torch = sys.modules.get("torch")
+    return None if torch is None else int(torch.get_num_threads())
+
+
+def match_torch_threads(count: int | None) -> None:
+    """Give the calling thread ``count`` intra-op threads (None, or already so: nothing to do)."""
+    torch = sys.modules.get("torch")
+    if count is not None and torch is not None and torch.get_num_threads() != count:
+        torch.set_num_threads(count)
+
+
+@dataclass(frozen=True)
+class Job(Generic[J, R]):
+    """One submitted job: its generation, the job itself, the submitter's torch thread count
+    and the future of its outcome."""
+
+    generation: int
+    job: J
+    threads: int | None
+    future: Future[R | None]
+
+
+class Mailbox(Generic[J, R]):
+    """The one queued job and the stop flag, shared by a runner and its worker thread.
+
+    It never refers to the runner, so the thread keeps the runner alive only while it runs a job.
+    """
+
+    def __init__(self) -> None:
+        self.ready = threading.Condition(threading.Lock())
+        self.queued: Job[J, R] | None = None
+        self.stopped = False
+
+    def put(self, job: Job[J, R]) -> Job[J, R] | None:
+        """Queue ``job``; returns the job it replaced (never started), if any."""
+        with self.ready:
+            replaced, self.queued = self.queued, job
+            self.ready.notify()
+        return replaced
+
+    def take(self) -> Job[J, R] | None:
+        """Remove and return the queued job, if any."""
+        with self.ready:
+            job, self.queued = self.queued, None
+        return job
+
+    def stop(self) -> None:
+        """Tell the worker to end (after the job it runs, if any)."""
+        with self.ready:
+            self.stopped = True
+            self.ready.notify()
+
+    def next(self) -> Job[J, R] | None:
+        """Block until a job is queued (returned) or the mailbox is stopped (None)."""
+        with self.ready:
+            while self.queued is None and not self.stopped:
+                self.ready.wait()
+            if self.stopped:
+                return None
+            job, self.queued = self.queued, None
+        return job
+
+
+def _serve(runner: weakref.ref[ExtractionRunner[J, R]], mailbox: Mailbox[J, R]) -> None:
+    """The worker thread: run each job the mailbox hands out until it is stopped; between jobs
+    the runner is held only weakly, so dropping it stops the thread (its finalizer stops the mailbox)."""
+    while True:
+        job = mailbox.next()
+        if job is None:
+            return
+        owner = runner()
+        if owner is None:
+            job.future.cancel()
+            return
+        owner._serve_one(job)
+        del owner, job  # nothing of the runner is kept while waiting for the next job
+
+
+class ExtractionRunner(Generic[J, R]):
+    """Runs ``work(job)`` on one persistent worker thread; only the newest job's outcome lands.
 
     Args:
-        work: the extraction, called on the worker thread.
-        on_result: called with the newest text's result, holding ``lock``.
-        on_error: called with the exception of the newest text, holding ``lock``; any
+        work: the extraction, called on the worker thread with each submitted job.
+        on_result: called with the newest job's result, holding ``lock``.
+        on_error: called with the exception of the newest job, holding ``lock``; any
             exception, ``KeyboardInterrupt`` included.
         lock: the lock that guards the caller's state; shared so that landing a result
             and every other state change of the caller exclude each other.
@@ -72,9 +167,9 @@ class ExtractionRunner(Generic[T]):
 
     def __init__(
         self,
-        work: Callable[[str], T],
+        work: Callable[[J], R],
         *,
-        on_result: Callable[[T], None],
+        on_result: Callable[[R], None],
         on_error: Callable[[BaseException], None],
         lock: threading.RLock,
     ) -> None:
@@ -82,66 +177,71 @@ class ExtractionRunner(Generic[T]):
         self._on_result = on_result
         self._on_error = on_error
         self._lock = lock
-        self._wake = threading.Condition(lock)
         self._generation = 0
         self._running = 0
-        self._queued: tuple[int, str, Future[T | None]] | None = None
-        self._pending: Future[T | None] | None = None
+        self._pending: Future[R | None] | None = None
+        self._mailbox: Mailbox[J, R] = Mailbox()
         self._thread: threading.Thread | None = None
         self._closed = False
+        weakref.finalize(self, self._mailbox.stop)  # collected: the worker ends too
 
     @property
-    def pending(self) -> Future[T | None] | None:
-        """The future of the newest text while it is queued or running, else None."""
+    def pending(self) -> Future[R | None] | None:
+        """The future of the newest job while it is queued or running, else None."""
         return self._pending
 
     @property
     def running(self) -> int:
-        """The generation of the text being run; read it from inside ``work`` (its own thread)."""
+        """The generation of the job being run; read it from inside ``work`` (its own thread)."""
         return self._running
 
+    @property
+    def thread(self) -> threading.Thread | None:
+        """The worker thread, once the first job started it (it stays until :meth:`close`)."""
+        return self._thread
+
     def is_current(self, generation: int) -> bool:
-        """Whether ``generation`` is still the newest text (no newer submit, no cancel since)."""
+        """Whether ``generation`` is still the newest job (no newer submit, no cancel since)."""
         return generation == self._generation
 
     @property
     def busy(self) -> bool:
-        """Whether the worker thread is alive (running or about to run a text)."""
-        thread = self._thread
-        return thread is not None and thread.is_alive()
+        """Whether a job is queued or running (its outcome still to come, landed or dropped)."""
+        with self._lock:
+            return self._pending is not None or self._running != 0
 
-    def submit(self, text: str) -> Future[T | None]:
-        """Queue ``text``, superseding any older one; the future gives its result or exception.
+    def submit(self, job: J) -> Future[R | None]:
+        """Queue ``job``, superseding any older one; the future gives its result or exception.
 
-        A future of a superseded text is cancelled if it never started, else resolves to
+        A future of a superseded job is cancelled if it never started, else resolves to
         None when its (dropped) run ends.
         """
         with self._lock:
             if self._closed:
                 raise RuntimeError("this widget is closed; create a new one")
             self._generation += 1
-            future: Future[T | None] = Future()
-            if self._queued is not None:
-                self._queued[2].cancel()
-            self._queued = (self._generation, text, future)
+            future: Future[R | None] = Future()
+            replaced = self._mailbox.put(Job(self._generation, job, torch_threads(), future))
+            if replaced is not None:
+                replaced.future.cancel()
             self._pending = future
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._loop, name=THREAD_NAME, daemon=True)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=_serve, args=(weakref.ref(self), self._mailbox), name=THREAD_NAME, daemon=True)
                 self._thread.start()
-            self._wake.notify()
         return future
 
     def cancel(self) -> None:
-        """Drop the newest text: its result, when it comes, is not applied."""
+        """Drop the newest job: its result, when it comes, is not applied."""
         with self._lock:
             self._generation += 1
-            if self._queued is not None:
-                self._queued[2].cancel()
-                self._queued = None
+            replaced = self._mailbox.take()
+            if replaced is not None:
+                replaced.future.cancel()
             self._pending = None
 
     def wait(self, timeout: float | None = None) -> None:
-        """Block until no text is pending (the newest has landed or failed).
+        """Block until no job is pending (the newest has landed or failed).
 
         Raises:
             TimeoutError: ``timeout`` seconds passed first.
@@ -160,32 +260,31 @@ class ExtractionRunner(Generic[T]):
         """Drop queued work and stop the worker once its current run (if any) returns.
 
         Waits up to ``timeout`` seconds (None: as long as it takes) for the thread to end.
+        Later submits raise :class:`RuntimeError`.
         """
         with self._lock:
             self._closed = True
             self.cancel()
-            self._wake.notify()
+            self._mailbox.stop()
             thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
 
-    def _loop(self) -> None:
-        """The worker: run queued texts until there are none, then end."""
-        while True:
-            with self._lock:
-                job = self._queued
-                self._queued = None
-                if job is None:
-                    self._thread = None
-                    return
-            generation, text, future = job
-            if future.set_running_or_notify_cancel():
-                self._run(generation, text, future)
-
-    def _run(self, generation: int, text: str, future: Future[T | None]) -> None:
-        self._running = generation
+    def _serve_one(self, job: Job[J, R]) -> None:
+        """Run one job on the worker thread, unless a newer one superseded it while it was queued."""
+        if not self.is_current(job.generation) or not job.future.set_running_or_notify_cancel():
+            job.future.cancel()
+            return
+        self._running = job.generation
         try:
-            result = self._work(text)
+            self._run(job.generation, job.job, job.threads, job.future)
+        finally:
+            self._running = 0
+
+    def _run(self, generation: int, job: J, threads: int | None, future: Future[R | None]) -> None:
+        try:
+            match_torch_threads(threads)
+            result = self._work(job)
             with self._lock:
                 current = generation == self._generation
                 if current:

@@ -3,6 +3,7 @@ overview, and how the extractor passes ``on_layer`` only to backends that take i
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import numpy as np
@@ -19,7 +20,9 @@ from attnviz_widget.progressive import (
     landing_section,
     layer_columns,
     layer_thumbnails,
+    matmul,
     quantise,
+    rollout_step,
 )
 from attnviz_widget.wire import OVERVIEW_AGGREGATES, build_overview
 
@@ -66,7 +69,8 @@ def test_rollout_is_computed_as_the_layers_come_only_in_order_from_the_first() -
     for layer, values in enumerate(layers):
         progressive("attentions", layer, values)
     precomputed = progressive.collected("self", [0, 1, 2], 40, 40)
-    np.testing.assert_array_equal(precomputed.rollout, attention_rollout(np.stack(layers)))  # the same arithmetic
+    # the same arithmetic; the products on torch's threads (MKL) round differently from numpy's in the last bits
+    np.testing.assert_allclose(precomputed.rollout, attention_rollout(np.stack(layers)), rtol=1e-5, atol=1e-7)
     gap = ProgressiveOverview(None, extraction=1, section="self", layer_indices=[1, 2])
     for layer in (1, 2):
         gap("attentions", layer, layers[layer])
@@ -74,6 +78,24 @@ def test_rollout_is_computed_as_the_layers_come_only_in_order_from_the_first() -
     cross = ProgressiveOverview(None, extraction=1, section="cross", layer_indices=[0])
     cross("cross_attentions", 0, layers[0])
     assert cross.collected("cross", [0], 40, 40).rollout is None
+
+
+def test_the_rollout_product_runs_on_torch_where_loaded_and_is_numpys_without_it(monkeypatch) -> None:
+    torch = pytest.importorskip("torch")
+    a, b = weights(0, seq=33)[0], weights(1, seq=33)[0]
+    on_torch = matmul(a, b)
+    assert on_torch.dtype == np.float32 and on_torch.shape == (33, 33)
+    np.testing.assert_allclose(on_torch, a @ b, rtol=1e-5, atol=1e-7)
+    np.testing.assert_array_equal(on_torch, torch.from_numpy(a).matmul(torch.from_numpy(b)).numpy())
+    strided = matmul(a[:, ::2], b[::2])  # views that torch.from_numpy could not share as they are
+    np.testing.assert_allclose(strided, a[:, ::2] @ b[::2], rtol=1e-5, atol=1e-7)
+    monkeypatch.setitem(sys.modules, "torch", None)  # as in a process that never imported torch
+    np.testing.assert_array_equal(matmul(a, b), a @ b)
+    layers = np.stack([weights(seed, seq=33) for seed in range(3)])
+    chained = None
+    for layer in layers:
+        chained = rollout_step(layer.mean(axis=0, dtype=np.float32), chained)
+    np.testing.assert_array_equal(chained, attention_rollout(layers)[-1])  # numpy's arithmetic, bit for bit
 
 
 def test_a_superseded_extraction_sends_nothing_more() -> None:

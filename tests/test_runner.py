@@ -1,8 +1,11 @@
-"""The extraction runner: newest text wins, any failure ends the pending state, no thread left."""
+"""The extraction runner: newest job wins, any failure ends the pending state, one persistent worker
+thread per runner that ends with it (close or garbage collection)."""
 
 from __future__ import annotations
 
+import gc
 import threading
+import weakref
 from concurrent.futures import CancelledError
 
 import pytest
@@ -13,6 +16,13 @@ from attnviz_widget.runner import THREAD_NAME, ExtractionRunner, describe_failur
 
 def runner_threads() -> list[threading.Thread]:
     return [thread for thread in threading.enumerate() if thread.name == THREAD_NAME]
+
+
+def no_runner_threads(timeout: float = 10) -> bool:
+    """Whether every runner thread ends within ``timeout`` seconds (they end asynchronously)."""
+    for thread in runner_threads():
+        thread.join(timeout)
+    return not runner_threads()
 
 
 class Recorder:
@@ -66,18 +76,81 @@ def test_any_exception_ends_the_pending_state(error: BaseException) -> None:
     assert recorder.failed == [error] and recorder.landed == []
     assert recorder.runner.pending is None
     assert future.exception(1) is error
+    assert recorder.runner.submit("b").exception(10) is error  # the same worker serves the next job
+    assert len(runner_threads()) == 1
     recorder.runner.close(timeout=10)
     assert not recorder.runner.busy and not runner_threads()
 
 
-def test_the_worker_thread_lives_only_while_there_is_work() -> None:
-    recorder = Recorder(lambda text: text)
+def test_one_worker_thread_serves_every_job_until_close() -> None:
+    idents: list[int] = []
+
+    def work(text: str) -> str:
+        idents.append(threading.get_ident())
+        return text
+
+    recorder = Recorder(work)
+    assert recorder.runner.thread is None and not runner_threads()  # started by the first submit
     for text in ("a", "b", "c"):
         recorder.runner.submit(text).result(10)
+    thread = recorder.runner.thread
+    assert recorder.landed == ["a", "b", "c"] and len(set(idents)) == 1
+    assert thread is not None and thread.ident == idents[0] and thread.is_alive()  # kept, idle, for the next job
+    assert runner_threads() == [thread] and not recorder.runner.busy
     recorder.runner.close(timeout=10)
-    assert recorder.landed == ["a", "b", "c"] and not runner_threads()
+    assert not thread.is_alive() and not runner_threads()
     with pytest.raises(RuntimeError, match="closed"):
         recorder.runner.submit("d")
+
+
+def test_a_dropped_runner_ends_its_thread_and_is_not_kept_alive_by_it() -> None:
+    recorders = [Recorder(lambda text: text) for _ in range(5)]
+    for recorder in recorders:
+        recorder.runner.submit("a").result(10)
+    assert len(runner_threads()) == 5
+    alive = weakref.ref(recorders[0].runner)
+    del recorder, recorders
+    gc.collect()
+    assert alive() is None  # the idle thread holds its runner only weakly
+    assert no_runner_threads()  # and ends with it: no thread leaks, however many widgets come and go
+
+
+def test_jobs_of_any_type_reach_work_as_they_are() -> None:
+    seen: list[object] = []
+    plan = {"prompt": "a", "max_new_tokens": 3}
+    recorder = Recorder(lambda job: seen.append(job) or len(seen))
+    assert recorder.runner.submit(plan).result(10) == 1 and recorder.runner.submit(("x", 2)).result(10) == 2
+    assert seen[0] is plan and seen[1] == ("x", 2) and recorder.landed == [1, 2]
+    recorder.runner.close(timeout=10)
+
+
+def test_the_worker_uses_the_submitters_torch_thread_count() -> None:
+    torch = pytest.importorskip("torch")
+    counts: list[int] = []
+    recorder = Recorder(lambda text: counts.append(torch.get_num_threads()) or text)
+    before = torch.get_num_threads()
+    try:
+        recorder.runner.submit("a").result(10)
+        torch.set_num_threads(1)
+        recorder.runner.submit("b").result(10)  # the same, warm thread follows the change
+        torch.set_num_threads(before)
+        recorder.runner.submit("c").result(10)
+    finally:
+        torch.set_num_threads(before)
+        recorder.runner.close(timeout=10)
+    assert counts == [before, 1, before]
+
+
+def test_work_may_close_its_own_runner() -> None:
+    recorder: Recorder
+
+    def work(text: str) -> str:
+        recorder.runner.close(timeout=10)  # on the worker thread itself: no self-join, no deadlock
+        return text
+
+    recorder = Recorder(work)
+    assert recorder.runner.submit("a").result(10) is None  # closing cancelled it: dropped
+    assert no_runner_threads() and recorder.landed == []
 
 
 def test_close_drops_queued_work_and_the_running_result() -> None:
