@@ -8,12 +8,19 @@ Each side's data travel as the single-run widget sends a run (the traits of
 user's choices (layer in A's numbering, head, colour scale, lock, ...) are shared, so focus,
 hover and lock are linked; the selected token is kept per side, each the other's alignment
 partner (``selected_token`` -1 where a token has none).
+
+The first view (scores, alignment, each side's tokens and focused matrix) is sent by the
+constructor; both overviews follow from a background thread a moment later, each side's
+``data_version`` going from 1 to 2 (:mod:`attnviz_widget.comparison.sides`).
+:meth:`ComparisonWidget.wait` blocks until they are sent.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 import anywidget
@@ -21,15 +28,15 @@ import traitlets
 from traitlets import Bool, Bytes, Dict, Enum, Int, List, Unicode
 
 from ..data import AttentionData
-from ..errors import InputError
+from ..errors import AttnvizError, InputError
 from ..protocol import Served, answer
 from ..traits import ViewState
-from ..wire import ViewPayload, build_view, float16_bytes
+from ..wire import ViewPayload, float16_bytes
 from .result import AttentionComparison
-from .scores import METRICS, default_workers
+from .scores import METRICS
+from .sides import SIDES, FirstServed, first_payload, full_payloads, side_data
 from .wire import comparison_traits
 
-SIDES = ("a", "b")
 #: Data traits each side has, as the single-run widget names them (``a_tokens``, ``b_tokens``, ...).
 SIDE_TRAITS = ("data_version", "tokens", "key_tokens", "special", "key_special", "meta", "prediction", "overview",
                "overview_shape", "overview_scale", "first_matrix", "first_matrix_of", "selected_token")
@@ -43,29 +50,6 @@ def _side_traits(side: str) -> dict[str, traitlets.TraitType]:
         "first_matrix": Bytes(b""), "first_matrix_of": Dict(), "selected_token": Int(None, allow_none=True),
     }
     return {f"{side}_{name}": trait.tag(sync=True) for name, trait in traits.items()}
-
-
-def side_data(comparison: AttentionComparison, side: str) -> AttentionData:
-    """Side ``side``'s data holding its compared layers, in A's order: the data itself (no copy,
-    and its cached rollout kept) when those are all its layers in its own order."""
-    data: AttentionData = getattr(comparison, side)
-    layers = tuple(pair[SIDES.index(side)] for pair in comparison.layer_pairs)
-    return data if layers == data.layer_indices else data.select_layers(list(layers))
-
-
-def prepare(comparison: AttentionComparison) -> list[ViewPayload]:
-    """Everything the first view needs that takes time: the change scores (cached on the
-    comparison) and each side's view payload (:func:`~attnviz_widget.wire.build_view`), A's then B's.
-
-    The three run at once on threads (numpy releases the GIL in every pass), the scores on
-    the CPUs the two sides leave; a side that is the other's data is built once.
-    """
-    sides = [side_data(comparison, side) for side in SIDES]
-    workers = default_workers()
-    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="attnviz-compare") as pool:
-        futures = {id(data): pool.submit(build_view, data, data.kind) for data in sides}
-        comparison.prepare_scores(workers=max(1, workers - 2))
-        return [futures[id(data)].result() for data in sides]
 
 
 def _bundle() -> Any:
@@ -102,29 +86,61 @@ class _ComparisonBase(anywidget.AnyWidget, ViewState):
         super().__init__()
         self.comparison = comparison
         self._served: dict[str, Served] = {}
+        self._complete: Future[Any] = Future()
         self.on_msg(self._on_message)
         layer = options.pop("layer", comparison.layer_indices[0])
         head = options.pop("head", 0)
         comparison.matrices(layer, head)  # one-line InputError for a layer or head it does not have
-        payloads = prepare(comparison)
+        comparison.prepare_scores()
+        sides = [side_data(comparison, side) for side in SIDES]
+        focus = (int(layer), dict(comparison.layer_pairs)[int(layer)])
         with self.hold_sync():
             for name, value in comparison_traits(comparison).items():
                 setattr(self, name, value)
             for name, value in options.items():
                 setattr(self, name, value)
             self.layer, self.head = int(layer), head
-            for side, payload in zip(SIDES, payloads):
-                self._load_side(side, payload, dict(comparison.layer_pairs)[int(layer)] if side == "b" else layer,
-                                head)
+            for side, data, side_layer in zip(SIDES, sides, focus):
+                payload = first_payload(data)
+                setattr(self, f"{side}_first_matrix", float16_bytes(payload.view.matrix(side_layer, head)))
+                setattr(self, f"{side}_first_matrix_of", {"layer": side_layer, "head": head})
+                self._load_side(side, payload, FirstServed(payload.view, getattr(self, f"{side}_data_version") + 1))
+        threading.Thread(target=self._complete_sides, args=(sides,), name="attnviz-compare-overviews",
+                         daemon=True).start()
 
-    def _load_side(self, side: str, payload: ViewPayload, layer: int, head: int | str) -> None:
-        version = getattr(self, f"{side}_data_version") + 1
-        self._served[side] = Served(payload.view, version, payload.rollout)
+    def _load_side(self, side: str, payload: ViewPayload, served: Served) -> None:
+        """Send one side's payload as data set ``served.version`` and answer its requests with ``served``."""
+        self._served[side] = served
         for name, value in payload.traits.items():
             setattr(self, f"{side}_{name}", value)
-        setattr(self, f"{side}_first_matrix", float16_bytes(payload.view.matrix(layer, head)))
-        setattr(self, f"{side}_first_matrix_of", {"layer": int(layer), "head": head})
-        setattr(self, f"{side}_data_version", version)
+        setattr(self, f"{side}_data_version", served.version)
+
+    def _complete_sides(self, sides: list[AttentionData]) -> None:
+        """Both sides' full payloads (overviews, rollout), sent as each side's next data set."""
+        try:
+            payloads = full_payloads(sides)
+            with self.hold_sync():
+                for side, payload in zip(SIDES, payloads):
+                    version = getattr(self, f"{side}_data_version") + 1
+                    self._load_side(side, payload, Served(payload.view, version, payload.rollout))
+        except Exception as error:  # shown in the view and raised by wait()
+            self.error = str(error) if isinstance(error, AttnvizError) else f"{type(error).__name__}: {error}"
+            self.status = "error"
+            self._complete.set_exception(error)
+            return
+        self._complete.set_result(self)
+
+    def wait(self, timeout: float | None = None) -> Any:
+        """Block until both overviews are sent (a moment after the first view) and return the widget.
+
+        Raises:
+            TimeoutError: not done within ``timeout`` seconds.
+            Exception: what building them raised (the view shows it too).
+        """
+        try:
+            return self._complete.result(timeout)
+        except FutureTimeout:  # the builtin TimeoutError from Python 3.11 on
+            raise TimeoutError(f"the comparison's overviews were not ready within {timeout} s") from None
 
     def answer_request(self, request: dict[str, Any]) -> tuple[dict[str, Any], bytes | None]:
         """The reply to one request of side ``request["side"]`` (``"a"`` or ``"b"``), tagged with that side."""

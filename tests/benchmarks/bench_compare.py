@@ -14,11 +14,13 @@ machine shared with other work the CPU time is the steadier measure of cost):
 * **baseline, showing one run**: ``AttentionWidget.from_data(a)``, what the widget does before
   it is on screen: ``build_view`` (overview of every layer × head with the mean and rollout
   columns, rollout, tokens, meta) and the first focused matrix as float16;
-* **comparison, same tokens**: ``AttentionWidget.compare(a, b)``, what the comparison widget does
-  before its first view is on screen: ``compare``, the JS and TV scores of all 144 heads, both
-  sides' view payloads (overviews included) and first matrices, the alignment traits;
-* **comparison, different texts**: the same with B's tokens changed (8 inserted words, 8
-  substituted), so the alignment runs and every score reads through aligned index runs.
+* **comparison, first view**: ``AttentionWidget.compare(a, b)``, what the comparison widget does
+  before its first view is on screen: ``compare``, the JS and TV scores of all 144 heads (the
+  score grid), each side's tokens, meta and focused matrix (A, B and B − A), the alignment;
+* **comparison, + both overviews**: the same and then ``wait()`` until the background thread
+  has sent both sides' overviews (``build_view`` of each, with rollout), the complete view;
+* **different texts**: both again with B's tokens changed (8 inserted words, 8 substituted),
+  so the alignment runs and every score reads through aligned index runs.
 
 Then where the comparison's time goes, each part alone on one thread (median, wall seconds).
 Prints a table of seconds and ratios to the baseline.
@@ -81,8 +83,11 @@ def show_one(a: AttentionData) -> None:
     AttentionWidget.from_data(fresh(a)).close()
 
 
-def show_comparison(a: AttentionData, b: AttentionData) -> None:
-    AttentionWidget.compare(fresh(a), fresh(b)).close()
+def show_comparison(a: AttentionData, b: AttentionData, complete: bool = False) -> None:
+    widget = AttentionWidget.compare(fresh(a), fresh(b))
+    if complete:
+        widget.wait()
+    widget.close()
 
 
 def timed(function: Callable[[], object]) -> tuple[float, float]:
@@ -94,7 +99,7 @@ def timed(function: Callable[[], object]) -> tuple[float, float]:
 
 def check_payload(a: AttentionData, b: AttentionData) -> None:
     """The timed call really builds the whole first view: both overviews, first matrices and the scores."""
-    widget = AttentionWidget.compare(fresh(a), fresh(b))
+    widget = AttentionWidget.compare(fresh(a), fresh(b)).wait()
     comparison = widget.comparison
     for side in ("a", "b"):
         assert len(getattr(widget, f"{side}_overview")) > 0 and len(getattr(widget, f"{side}_first_matrix")) > 0
@@ -122,8 +127,10 @@ def main() -> None:
     check_payload(a, b)
     cases: dict[str, Callable[[], None]] = {
         "show one run (baseline)": lambda: show_one(a),
-        "AttentionWidget.compare, same tokens": lambda: show_comparison(a, b),
-        "AttentionWidget.compare, different texts": lambda: show_comparison(a, b_text),
+        "compare: first view": lambda: show_comparison(a, b),
+        "compare: + both overviews": lambda: show_comparison(a, b, complete=True),
+        "compare different texts: first view": lambda: show_comparison(a, b_text),
+        "compare different texts: + both overviews": lambda: show_comparison(a, b_text, complete=True),
         **parts(a, b),
         "  different texts: scores, 1 thread": lambda: compare(a, b_text).prepare_scores(workers=1),
     }

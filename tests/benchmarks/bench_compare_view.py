@@ -131,13 +131,14 @@ def build_page(directory: Path, tokens: int, bundle: Path) -> None:
     for k in range(8):
         changed.insert(40 + 50 * k, f"new{k}")
     changed = changed[: tokens - 1] + ["[SEP]"]
-    widget = ComparisonWidget(compare(run(words, 1), run(changed, 2)), layer=0, head=0)
+    widget = ComparisonWidget(compare(run(words, 1), run(changed, 2)), layer=0, head=0).wait(120)
     from browser.fake_model_page import widget_state
 
     state = widget_state(widget)
     replies = {}
     for side in "ab":
-        request = {"type": "request", "id": "r", "version": 1, "what": "layer", "layer": 0, "side": side}
+        request = {"type": "request", "id": "r", "version": getattr(widget, f"{side}_data_version"), "what": "layer",
+                   "layer": 0, "side": side}
         reply, payload = widget.answer_request(request)
         replies[f"{side}|0"] = [reply, base64.b64encode(payload or b"").decode()]
     (directory / "state.json").write_text(json.dumps({"state": state, "replies": replies}), encoding="utf-8")

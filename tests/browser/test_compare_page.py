@@ -48,7 +48,8 @@ def _page_files(directory: Path) -> None:
 
     good = ["[CLS]", "the", "movie", "was", "good", XSS, "[SEP]"]
     not_good = ["[CLS]", "the", "movie", "was", "not", "good", XSS, "[SEP]"]
-    widget = ComparisonWidget(compare(run(good, 1), run(not_good, 2), labels=("good", "not good")), layer=1, head=2)
+    comparison = compare(run(good, 1), run(not_good, 2), labels=("good", "not good"))
+    widget = ComparisonWidget(comparison, layer=1, head=2).wait(30)  # the overviews too
     state = widget_state(widget)
     replies = {}
     for side in "ab":
@@ -141,4 +142,66 @@ def test_the_saved_offline_page_shows_the_same_view(page: tuple[Any, list[str]],
             assert offline.locator(".attnviz-mount img").count() == 0
         finally:
             offline.close()
+    assert problems == []
+
+
+def test_the_first_view_draws_without_overviews_and_takes_them_when_they_come(
+    page: tuple[Any, list[str]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What Jupyter shows first (data set 1: scores, tokens, focused matrices, no overview) is a whole
+    view with both heatmaps and B − A; data set 2 then brings both overviews, with no page error."""
+    import threading
+
+    from attnviz_widget.comparison import compare
+    from attnviz_widget.comparison import view as view_module
+    from attnviz_widget.data import AttentionData
+
+    def run(tokens: list[str], seed: int) -> AttentionData:
+        values = np.random.default_rng(seed).random((2, 3, len(tokens), len(tokens))) ** 4
+        return AttentionData.from_arrays(tokens, values / values.sum(-1, keepdims=True))
+
+    release, full_payloads = threading.Event(), view_module.full_payloads
+    monkeypatch.setattr(view_module, "full_payloads", lambda sides: (release.wait(30), full_payloads(sides))[1])
+    comparison = compare(run(["[CLS]", "good", "[SEP]"], 5), run(["[CLS]", "not", "good", "[SEP]"], 6))
+    widget = view_module.ComparisonWidget(comparison, layer=1, head=2)
+    first = widget_state(widget)
+    release.set()
+    later = widget_state(widget.wait(30))
+    update = {name: value for name, value in later.items() if value != first[name]}
+    assert sorted(update) == sorted(f"{side}_{name}" for side in "ab" for name in (
+        "data_version", "overview", "overview_shape", "overview_scale"))
+    replies = {}
+    for side in "ab":
+        for layer in (0, 1):
+            request = {"type": "request", "id": "r", "version": 2, "what": "layer", "layer": layer, "side": side}
+            reply, payload = widget.answer_request(request)
+            replies[f"{side}|{layer}"] = [reply, base64.b64encode(payload or b"").decode()]
+    (tmp_path / "index.html").write_text(page_html(first, replies), encoding="utf-8")
+    shutil.copy(BUNDLE, tmp_path / "widget.js")
+    painted = "() => [...document.querySelectorAll('canvas.attnviz-overview')].map((c) => c.width > 1)"
+    problems: list[str] = []
+    roots = ".attnviz-compare-a .attnviz-root, .attnviz-compare-b .attnviz-root"
+    all_ready = f"[...document.querySelectorAll('{roots}')].every((r) => r.dataset.attnvizReady === 'true')"
+    with serve(tmp_path) as port:
+        view = page[0].context.browser.new_page(viewport={"width": 1300, "height": 1400})
+        try:
+            view.on("pageerror", lambda error: problems.append(str(error)))
+            view.goto(f"http://127.0.0.1:{port}/index.html")
+            view.wait_for_selector(".attnviz-compare-diff canvas[data-attnviz-ready='1|2']", timeout=30_000)
+            view.wait_for_function(all_ready)
+            assert view.evaluate(painted) == [False, False]
+            view.evaluate("""(update) => {
+                const bytes = (text) => { const raw = atob(text); const out = new Uint8Array(raw.length);
+                  for (let i = 0; i < raw.length; i++) out[i] = raw.charCodeAt(i); return new DataView(out.buffer); };
+                // the overview traits first, the data_version last (as one Jupyter message applies them)
+                const names = Object.keys(update).sort((x, y) => x.endsWith("data_version") - y.endsWith("data_version"));
+                for (const name of names) {
+                  window.model.set(name, update[name].b64 !== undefined ? bytes(update[name].b64) : update[name]);
+                }
+            }""", update)
+            view.wait_for_function(f"({painted})().every(Boolean)")
+            view.wait_for_function(all_ready)
+            assert view.locator(".attnviz-compare-diff canvas").get_attribute("data-attnviz-ready") == "1|2"
+        finally:
+            view.close()
     assert problems == []

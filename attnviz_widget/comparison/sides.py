@@ -1,0 +1,76 @@
+"""Each side of a comparison view as the single-run widget sends a run, in two steps.
+
+The first view of a comparison needs the change scores, each side's tokens and meta and
+the focused matrix of each side (A, B and B − A on screen); the overviews (every layer ×
+head pooled, with the mean and rollout columns) are the slow part of a side's payload, as
+long as the scores together. So a side is sent first by :func:`first_payload` (no overview,
+no rollout computed) and completed by :func:`full_payloads` (``wire.build_view`` of both
+sides, on two threads), which the view sends right after its first paint.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from ..data import AttentionData
+from ..protocol import Served
+from ..wire import ViewPayload, build_view, can_roll_out, float16_bytes, meta_for, prediction_for
+from .result import AttentionComparison
+
+SIDES = ("a", "b")
+
+
+def side_data(comparison: AttentionComparison, side: str) -> AttentionData:
+    """Side ``side``'s data holding its compared layers, in A's order: the data itself (no copy,
+    and its cached rollout kept) when those are all its layers in its own order."""
+    data: AttentionData = getattr(comparison, side)
+    layers = tuple(pair[SIDES.index(side)] for pair in comparison.layer_pairs)
+    return data if layers == data.layer_indices else data.select_layers(list(layers))
+
+
+def first_payload(data: AttentionData) -> ViewPayload:
+    """``build_view(data, data.kind)`` without its slow parts: the same traits with an empty
+    overview (the frontend draws none until it comes) and no rollout computed."""
+    view = data.part(data.kind).without_padding()
+    traits = {
+        "tokens": list(view.queries.display),
+        "key_tokens": list(view.keys.display),
+        "special": view.queries.special.tolist(),
+        "key_special": view.keys.special.tolist(),
+        "meta": meta_for(view, list(data.sections)),
+        "prediction": prediction_for(view),
+        "overview": b"",
+        "overview_shape": [],
+        "overview_scale": b"",
+    }
+    return ViewPayload(view=view, traits=traits, rollout=None)
+
+
+def full_payloads(sides: list[AttentionData]) -> list[ViewPayload]:
+    """``build_view`` of each side, both at once on two threads (numpy releases the GIL in its
+    passes); a side that is the other's data is built once."""
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="attnviz-compare") as pool:
+        futures = {id(data): pool.submit(build_view, data, data.kind) for data in sides}
+        return [futures[id(data)].result() for data in sides]
+
+
+class FirstServed(Served):
+    """The server of a side's first payload: rollout is computed and encoded on its first
+    request (the full payload, sent a moment later, brings it computed)."""
+
+    def __init__(self, view: AttentionData, version: int) -> None:
+        self._rollout_bytes: bytes | None = None
+        super().__init__(view, version, None)
+
+    @property  # type: ignore[override]
+    def rollout_bytes(self) -> bytes | None:
+        if self._rollout_bytes is None and can_roll_out(self.view):
+            rollout: np.ndarray = self.view.rollout()
+            self._rollout_bytes = float16_bytes(rollout)
+        return self._rollout_bytes
+
+    @rollout_bytes.setter
+    def rollout_bytes(self, value: bytes | None) -> None:
+        self._rollout_bytes = value
