@@ -15,12 +15,14 @@ export { tokenMarks } from "./generation";
 
 /**
  * The canvases' height under the widget's cap, less what the step panel takes (so the heatmap
- * stays in view beside the step control); redone only when the panel's height changes.
+ * stays in view beside the step control). While a generation is shown the panel keeps the most
+ * room it has taken: a data set or step that briefly shortens it (each streamed token) must not
+ * fit, and so re-rasterise, the canvases again.
  */
 function canvasFitter(dom: Dom): () => void {
   let taken = 0;
   return () => {
-    const panel = dom.steps.el.hidden ? 0 : dom.steps.el.offsetHeight;
+    const panel = dom.steps.el.hidden ? 0 : Math.max(taken, dom.steps.el.offsetHeight);
     if (panel === taken || !Number.isFinite(canvasHeight(dom.heightCap))) return;
     taken = panel;
     const budget = canvasHeight(dom.heightCap - panel);
