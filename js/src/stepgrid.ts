@@ -113,6 +113,7 @@ export class StepGrid {
   private readonly caption: HTMLDivElement;
   private readonly abort = new AbortController();
   private content: StepGridContent | null = null;
+  private readonly scratch: HTMLCanvasElement;
 
   constructor(
     host: HTMLElement,
@@ -124,6 +125,7 @@ export class StepGrid {
     this.canvas = doc.createElement("canvas");
     this.canvas.className = "attnviz-step-grid";
     this.canvas.setAttribute("role", "img");
+    this.scratch = doc.createElement("canvas");
     host.append(this.caption, this.canvas);
     const signal = this.abort.signal;
     this.canvas.addEventListener("mousemove", (e) => this.onMove(e), { signal });
@@ -143,6 +145,7 @@ export class StepGrid {
     this.caption.classList.toggle("attnviz-failed", content.status !== "" && !content.status.endsWith("\u2026"));
     this.canvas.dataset.query = query === null ? "" : String(query);
     this.canvas.dataset.cells = rows ? `${rows.n}x${rows.rows}` : "";
+    this.canvas.classList.toggle("attnviz-stale", rows === null); // the last row stays, dimmed, until the next lands
     this.canvas.setAttribute("aria-label", rows ? `attention of query ${query} in ${rows.n} layers \u00d7 ${rows.rows} heads` : "loading");
     if (rows) this.paint(rows, content);
   }
@@ -166,8 +169,11 @@ export class StepGrid {
     const image = gridImage(rows, cellMappers(rows, content.scale, content.rowNormalize, content.logDecades), Math.round(cellW * ratio), Math.round(CELL_H * ratio), Math.round(GAP * ratio));
     const pixels = ctx.createImageData(image.width, image.height);
     pixels.data.set(image.data);
-    const scratch = this.canvas.ownerDocument.createElement("canvas");
-    const scratchCtx = (scratch.width = image.width, scratch.height = image.height, context2d(scratch));
+    // the strips go through an offscreen canvas: putImageData ignores the HiDPI transform
+    const scratch = this.scratch;
+    scratch.width = image.width;
+    scratch.height = image.height;
+    const scratchCtx = context2d(scratch);
     if (!scratchCtx) return;
     scratchCtx.putImageData(pixels, 0, 0);
     ctx.imageSmoothingEnabled = false;

@@ -161,6 +161,7 @@ export const CSS = `
 .attnviz-root .attnviz-step-alt-chosen .attnviz-step-alt-label { font-weight: 700; }
 .attnviz-root .attnviz-step-alt-value { text-align: right; font-variant-numeric: tabular-nums; color: var(--attnviz-muted); }
 .attnviz-root canvas.attnviz-step-grid { cursor: pointer; }
+.attnviz-root canvas.attnviz-step-grid.attnviz-stale { opacity: 0.45; }
 .attnviz-root .attnviz-tooltip {
   position: absolute; left: 0; top: 0; z-index: 10; pointer-events: none; max-width: 360px;
   padding: 5px 8px; border-radius: 4px; font-size: 12px; line-height: 1.35; white-space: pre-wrap; overflow-wrap: anywhere;
