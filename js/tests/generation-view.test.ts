@@ -132,8 +132,10 @@ describe("the widget with a generation (offline page, happy-dom)", () => {
     expect(root.querySelector(".attnviz-token.attnviz-locked")!.getAttribute("data-index")).toBe("5"); // where it looked from
     const grid = root.querySelector<HTMLCanvasElement>(".attnviz-step-grid")!;
     expect(root.querySelector(".attnviz-step-grid-caption")!.textContent).toMatch(/Loading the row of query 5/);
+    expect(grid.classList.contains("attnviz-stale")).toBe(true);
     await settle();
     expect([grid.dataset.query, grid.dataset.cells]).toEqual(["5", "2x2"]);
+    expect(grid.classList.contains("attnviz-stale")).toBe(false);
     expect(root.querySelector(".attnviz-step-grid-caption")!.textContent).toBe("row of \u201c <b>film</b>\u201d (query 5), every layer \u00d7 head");
     // the token view shades the keys by what row 5 attends to
     const shaded = Array.from(root.querySelectorAll<HTMLElement>(".attnviz-token"), (t) => t.style.backgroundColor !== "");
