@@ -1,7 +1,8 @@
 /**
  * The prompt | generated boundary on the focused heatmap: a dashed orange line before the
- * first generated query row (and key column, where keys are the same tokens), as the
- * static plots draw it (`attnviz_widget/generation/axes.py`, colour `#d9480f`).
+ * first generated query row (and key column, where keys are the same tokens), and the labels
+ * of generated tokens in orange, as the static plots draw them (`attnviz_widget/generation/axes.py`,
+ * colour `#d9480f`).
  */
 import type { HeatmapLayout } from "./layout";
 import type { Viewport } from "./zoom";
@@ -13,6 +14,11 @@ export const GENERATED_COLOR = "#d9480f";
 export interface Boundary {
   query: number | null;
   key: number | null;
+}
+
+/** Whether token `index` is generated on an axis whose first generated token is `first` (null/undefined: none). */
+export function generated(index: number, first: number | null | undefined): boolean {
+  return first !== null && first !== undefined && index >= first;
 }
 
 /**

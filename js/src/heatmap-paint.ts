@@ -4,7 +4,7 @@
  * `heatmap.ts` decides when to call these.
  */
 import { PRINT_THEME, font, hatchPattern, renderChip, sizeCanvas, themeOf, type Theme } from "./canvas";
-import { displayedBoundary, paintBoundary, type Boundary } from "./boundary";
+import { GENERATED_COLOR, displayedBoundary, generated, paintBoundary, type Boundary } from "./boundary";
 import { COLORMAP_SIZE, VIRIDIS } from "./colormap";
 import type { Cell } from "./hittest";
 import { LABEL_FONT_PX, labelIndices, truncateLabel, type HeatmapLayout } from "./layout";
@@ -69,7 +69,7 @@ export function paintHeatmap(
   ctx.textAlign = "right";
   for (const r of labelIndices(layout.rows, layout.rowLabelStep)) {
     const q = rowIndex[view.r0 + r];
-    ctx.fillStyle = content.rowSpecial[q] ? theme.muted : theme.fg;
+    ctx.fillStyle = content.rowSpecial[q] ? theme.muted : generated(q, content.boundary?.query) ? GENERATED_COLOR : theme.fg;
     ctx.fillText(truncateLabel(content.rowLabels[q] ?? ""), grid.x - 6, grid.y + (r + 0.5) * layout.cellH);
   }
   // column (key) labels, vertical above the grid
@@ -79,7 +79,7 @@ export function paintHeatmap(
     ctx.save();
     ctx.translate(grid.x + (c + 0.5) * layout.cellW, grid.y - 6);
     ctx.rotate(-Math.PI / 2);
-    ctx.fillStyle = content.colSpecial[k] ? theme.muted : theme.fg;
+    ctx.fillStyle = content.colSpecial[k] ? theme.muted : generated(k, content.boundary?.key) ? GENERATED_COLOR : theme.fg;
     ctx.fillText(truncateLabel(content.colLabels[k] ?? ""), 0, 0);
     ctx.restore();
   }

@@ -1,6 +1,6 @@
 // @vitest-environment happy-dom
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { GENERATED_COLOR, displayedBoundary, paintBoundary } from "../src/boundary";
+import { GENERATED_COLOR, displayedBoundary, generated, paintBoundary } from "../src/boundary";
 import type { HeatmapLayout } from "../src/layout";
 import { describeGeneration, pendingSteps, readGeneration, stepOfQuery, stepQuery, tokenMarks, tryReadGeneration, validStep } from "../src/generation";
 import { StepPanel, PLAY_INTERVAL_MS, alternativeRows, percent, stepFacts } from "../src/steppanel";
@@ -232,6 +232,8 @@ describe("the heatmap boundary and zoom while streaming", () => {
     expect(displayedBoundary(Int32Array.from([4, 5]), 4)).toBeNull(); // nothing before it
     expect(displayedBoundary(Int32Array.from([0, 1]), 4)).toBeNull(); // nothing generated shown
     expect(displayedBoundary(Int32Array.from([0, 1]), null)).toBeNull();
+    // labels of generated tokens are orange, as in the plots
+    expect([generated(3, 4), generated(4, 4), generated(9, 4), generated(9, null), generated(9, undefined)]).toEqual([false, true, true, false, false]);
   });
 
   it("draws a dashed line at the boundary on each axis it is shown on, none outside the view", () => {
