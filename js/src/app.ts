@@ -32,7 +32,7 @@ import {
   type AppState,
 } from "./state";
 import { stepQuery } from "./generation";
-import { NO_STEP_ROWS, StepRowsLoader } from "./steprows";
+import { NO_STEP_ROWS, StepRowsLoader, checkedRows } from "./steprows";
 import { overviewPool } from "./zoom";
 import type { Axis } from "./tokens";
 import type { ViewState } from "./types";
@@ -61,7 +61,11 @@ export class App {
     this.root = this.dom.root;
     this.renderer = new Renderer(this.dom, adapter);
     this.stepRows = new StepRowsLoader(
-      (query, signal) => adapter.requestRows(query, signal),
+      (query, signal) =>
+        adapter.requestRows(query, signal).then((rows) => {
+          const { meta, keyTokens } = this.state.data;
+          return checkedRows(rows, meta?.layer_indices.length ?? 0, meta?.num_heads ?? 0, keyTokens.length);
+        }),
       (rows) => {
         if (this.state.stepRows.key === rows.key) this.setState({ stepRows: rows }); // else a stale reply: dropped
       },

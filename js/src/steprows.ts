@@ -20,6 +20,12 @@ export interface StepRows {
 
 export const NO_STEP_ROWS: StepRows = { key: "", rows: null, error: null };
 
+/** `rows` when it is `[layers, heads, keys]` of the data shown; throws saying how it differs. */
+export function checkedRows(rows: Stack, layers: number, heads: number, keys: number): Stack {
+  if (rows.n === layers && rows.rows === heads && rows.cols === keys) return rows;
+  throw new Error(`the rows reply is ${rows.n}\u00d7${rows.rows}\u00d7${rows.cols}, the data has ${layers} layers \u00d7 ${heads} heads \u00d7 ${keys} keys`);
+}
+
 export class StepRowsLoader {
   private readonly cache = new Map<string, Stack>();
   private version = -1;

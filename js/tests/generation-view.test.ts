@@ -2,7 +2,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { decodeFloat16, encodeFloat16Array } from "../src/float16";
 import { RequestError } from "../src/protocol";
-import { StepRowsLoader, STEP_ROWS_CACHE, type StepRows } from "../src/steprows";
+import { StepRowsLoader, STEP_ROWS_CACHE, checkedRows, type StepRows } from "../src/steprows";
 import { VIRIDIS } from "../src/colormap";
 import { cellMappers, gridImage, poolStrip, strongestKey, stripWidth } from "../src/stepgrid";
 import { LocalModel } from "../src/standalone";
@@ -85,6 +85,12 @@ describe("loading a step's rows", () => {
     expect(asked).toHaveLength(2);
     expect(l.load("", 2, null)).toEqual({ key: "", rows: null, error: null });
     expect(STEP_ROWS_CACHE).toBeGreaterThan(1);
+  });
+
+  it("refuses a reply that does not fit the data", () => {
+    const fits = stack([[[0.5, 0.5]], [[1, 0]]]);
+    expect(checkedRows(fits, 2, 1, 2)).toBe(fits);
+    expect(() => checkedRows(fits, 2, 2, 2)).toThrow("the rows reply is 2\u00d71\u00d72, the data has 2 layers \u00d7 2 heads \u00d7 2 keys");
   });
 
   it("cancels the previous step's request and reports failures, not cancellations", async () => {
