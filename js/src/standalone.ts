@@ -1,7 +1,8 @@
 /**
  * An in-memory stand-in for the anywidget model, for use without Jupyter (a self-contained
- * HTML export, docs, tests): it holds the trait values and answers `layer` / `rollout`
- * requests from embedded float16 buffers exactly as Python would (see PROTOCOL.md).
+ * HTML export, docs, tests): it holds the trait values and answers `layer`, `rollout`, `tile`,
+ * `row` and `rows` requests from embedded float16 buffers exactly as Python would (see
+ * PROTOCOL.md); `replaceData` shows another data set as Python replaces one.
  */
 import { toBytes, uint16LE, type BinaryLike } from "./buffers";
 import { blockProblem, pooledMaxHalves, pooledMeanHalves, pooledShape, type HalfStack } from "./localtiles";
