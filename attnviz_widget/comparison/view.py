@@ -174,6 +174,9 @@ ComparisonWidget = type(
         **options: initial ``layer`` (A's numbering), ``head``, ``metric`` (``"js"``/``"tv"``),
             ``color_scale``, ``row_normalize``, ``hide_special``, ``direction``.
 
+    The constructor returns with the first view's data (scores, each side's tokens and focused
+    matrix); both overviews follow from a background thread a moment later (:meth:`wait`).
+
     Example::
 
         ComparisonWidget(attnviz_widget.compare(base, tuned, labels=("base", "tuned")))
