@@ -308,3 +308,31 @@ def test_slabs_pack_copies_into_shared_aligned_buffers() -> None:
     assert detached(big, slabs).untyped_storage().nbytes() == big[0].numel() * 4  # large: its own storage
     many = [slabs.copy(torch.full((2**20,), float(i))) for i in range(20)]  # 80 MiB: a second buffer
     assert all(bool((tensor == i).all()) for i, tensor in enumerate(many))
+
+
+def test_large_queries_are_kept_not_copied_and_large_keys_are_copied(model_dirs: dict, monkeypatch: Any) -> None:
+    """Queries too large for a slab stay the model's own tensor (held once, never copied); keys,
+    which a cache may write to later, are always copied. The weights are the same either way."""
+    from attnviz_widget.lazy.storage import Slabs, detached
+
+    source = torch.randn(1, 4, 33, 8).transpose(1, 2)  # batch 1, owns its storage, model strides
+    slabs = Slabs()
+    monkeypatch.setattr(Slabs, "SIZE", 256)  # every tensor here is "large"
+    assert detached(source, slabs, share=True).data_ptr() == source.data_ptr()
+    assert detached(source, slabs).data_ptr() != source.data_ptr()
+    assert detached(torch.randn(2, 4, 8, 8), slabs, share=True).untyped_storage().nbytes() == 4 * 8 * 8 * 4
+    model = load(model_dirs["llama"], "sdpa")
+    inputs = inputs_for(model, "llama", seed=9)
+    with torch.no_grad():
+        plain = model(**inputs, use_cache=False).logits
+    lazy_out, stacks = lazy_run(model, inputs)
+    np.testing.assert_allclose(lazy_out.logits.numpy(), plain.numpy(), atol=TOL, rtol=0)
+    stack = stacks["attentions"]
+    assert not any(record.query.is_contiguous() for record in stack.records.values())  # the model's own
+    assert all(record.key.is_contiguous() for record in stack.records.values())
+    _, dense = dense_reference(load(model_dirs["llama"]), inputs)
+    np.testing.assert_allclose(stack.thumbnails(), max_pool(dense["attentions"], 64), atol=TOL, rtol=0)
+    for layer in stack.layer_indices:
+        np.testing.assert_allclose(stack.layer(layer), dense["attentions"][layer], atol=TOL, rtol=0)
+    reopened = LazyStack.from_tensors(stack.to_tensors(), stack.metadata())
+    np.testing.assert_allclose(reopened.matrix(1, 3), dense["attentions"][1, 3], atol=TOL, rtol=0)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterable
+from contextlib import ExitStack
 from types import TracebackType
 from typing import Any
 
@@ -25,6 +26,7 @@ from torch import nn
 from ..capture import _attention_configs
 from ..errors import InputError
 from . import masks
+from .chunking import DEFAULT_CHUNK, check_chunk, chunked_feed_forward
 from .compute import DEFAULT_BLOCK_BYTES
 from .kernels import eager_kernel, flash_with_normalisers
 from .records import LayerRecord
@@ -130,7 +132,8 @@ class _Recorder:
         scaling = kwargs.get("scaling")
         sinks = kwargs.get("s_aux")
         record = self.records.setdefault(stack, {})[layer] = LayerRecord(
-            query=detached(query, self.slabs),
+            # sdpa does not write to the queries, and the forward drops them after the layer
+            query=detached(query, self.slabs, share=self.kernel == "sdpa"),
             key=detached(key, self.slabs),
             scaling=float(query.shape[-1] ** -0.5 if scaling is None else scaling),
             mask=self._mask(module, mask, int(query.shape[2]), kwargs),
@@ -241,16 +244,25 @@ class LazyCapture:
         block_bytes: working-memory bound of each later computation step.
         on_layer: called as ``on_layer(stack, layer, record)`` as soon as each kept layer has run
             (for progressive display: ``LazyStack({layer: record}).layer_thumbnails(layer)``).
+        feed_forward_chunk: positions per chunk of the model's position-wise feed-forwards inside
+            the block (:mod:`~attnviz_widget.lazy.chunking`; None or 0: unchunked). This lowers the
+            extraction's peak memory below the model's own forward transient, which leaves room for
+            the recorded queries and keys; the outputs equal a plain forward's within float32 rounding.
 
     After the block, :attr:`stacks` holds one :class:`LazyStack` per attention stack of batch item 0.
     """
 
     def __init__(self, model: nn.Module, layers: Iterable[int] | None = None, *,
                  block_bytes: int = DEFAULT_BLOCK_BYTES,
-                 on_layer: Callable[[str, int, LayerRecord], None] | None = None) -> None:
+                 on_layer: Callable[[str, int, LayerRecord], None] | None = None,
+                 feed_forward_chunk: int | None = DEFAULT_CHUNK) -> None:
         reason = lazy_supported(model)
         if reason is not None:
             raise InputError(reason)
+        self.feed_forward_chunk = check_chunk(feed_forward_chunk)
+        self._chunking: ExitStack | None = None
+        #: ``[n]``: feed-forward calls that ran chunked in the block (for tests and diagnostics).
+        self.chunked_calls: list[int] = [0]
         self.model = model
         self.layers = None if layers is None else [int(layer) for layer in layers]
         self.block_bytes = int(block_bytes)
@@ -268,10 +280,20 @@ class LazyCapture:
         for config in configs:
             config._attn_implementation = NAMES[kernel]
         _ACTIVE.append(self._recorder)
+        self._chunking = ExitStack()
+        try:
+            chunking = chunked_feed_forward(self.model, self.feed_forward_chunk)
+            self.chunked_calls = self._chunking.enter_context(chunking)
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
         return self
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
                  trace: TracebackType | None) -> None:
+        if self._chunking is not None:
+            self._chunking.close()
+            self._chunking = None
         for config, value in self._previous:
             config._attn_implementation = value
         if self._recorder is not None and self._recorder in _ACTIVE:

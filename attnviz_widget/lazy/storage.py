@@ -20,9 +20,14 @@ class Slabs:
         self._buffer: torch.Tensor | None = None
         self._used = 0
 
+    def packs(self, tensor: torch.Tensor) -> bool:
+        """Whether :meth:`copy` puts ``tensor`` into a shared buffer (small, on the CPU)."""
+        return tensor.device.type == "cpu" and tensor.numel() * tensor.element_size() <= self.SIZE // 4
+
     def copy(self, tensor: torch.Tensor) -> torch.Tensor:
+        """A copy of ``tensor``: a view into a shared buffer if :meth:`packs`, else a contiguous clone."""
         nbytes = tensor.numel() * tensor.element_size()
-        if tensor.device.type != "cpu" or nbytes > self.SIZE // 4:
+        if not self.packs(tensor):
             return tensor.clone(memory_format=torch.contiguous_format)
         if self._buffer is None or self._used + nbytes > self.SIZE:
             self._buffer, self._used = torch.empty(self.SIZE, dtype=torch.uint8), 0
@@ -32,9 +37,23 @@ class Slabs:
         return view
 
 
-def detached(tensor: torch.Tensor, slabs: Slabs | None = None) -> torch.Tensor:
-    """Batch item 0, in a storage of its own (so the rest of the batch or a fused buffer is freed)."""
+def owns_storage(tensor: torch.Tensor) -> bool:
+    """Whether ``tensor`` is a view of all of its storage, and nothing more (any strides)."""
+    nbytes = tensor.numel() * tensor.element_size()
+    return tensor.storage_offset() == 0 and tensor.untyped_storage().nbytes() == nbytes
+
+
+def detached(tensor: torch.Tensor, slabs: Slabs | None = None, *, share: bool = False) -> torch.Tensor:
+    """Batch item 0, in a storage of its own (so the rest of the batch or a fused buffer is freed).
+
+    ``share``: the caller knows nothing writes to ``tensor`` after this call (a layer's queries, which
+    the forward drops after the layer). Then, where a copy would get an allocation of its own anyway
+    (not a slab), batch item 0 is kept as it is when it already owns its whole storage: the layer's
+    queries are never held twice, not even for the moment of the copy. Its strides stay the model's.
+    """
     item = tensor[0].detach()
+    if share and owns_storage(item) and (slabs is None or not slabs.packs(item)):
+        return item
     if slabs is not None:
         return slabs.copy(item)
     if not item.is_contiguous() or item.untyped_storage().nbytes() > item.numel() * item.element_size():
