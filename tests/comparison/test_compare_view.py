@@ -114,3 +114,13 @@ def test_a_failure_after_the_first_view_is_shown_and_raised(comparison, monkeypa
     with pytest.raises(InputError, match="could not be pooled"):
         widget.wait(timeout=30)
     assert widget.status == "error" and widget.error == "the overview could not be pooled"
+
+
+def test_closing_before_the_overviews_come_and_comparing_data_with_itself() -> None:
+    a = make_attention(2, 3, 9, seed=5)
+    closed = ComparisonWidget(compare(a, make_attention(2, 3, 9, seed=6)))
+    closed.close()  # the background thread still finishes, sending nothing
+    assert closed.wait(timeout=30) is closed and closed.status == "ready"
+    same = ComparisonWidget(compare(a, a)).wait(timeout=30)  # one data set: its view is built once, shown twice
+    assert same.a_overview == same.b_overview != b"" and same.a_data_version == same.b_data_version == 2
+    assert not np.frombuffer(same.scores, dtype="<f4").any()
