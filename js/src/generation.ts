@@ -136,12 +136,27 @@ export interface TokenMarks {
   readonly firstGenerated: number;
   /** Display text of generated tokens after the last query (streaming), in order. */
   readonly pending: readonly string[];
+  /** One line per generated token, for its tooltip ({@link stepNote}); absent: none. */
+  readonly notes: readonly string[];
 }
 
 /** The token view's marks for `generation` over `numQueries` queries (null: none). */
 export function tokenMarks(generation: Generation | null, numQueries: number): TokenMarks | null {
   if (!generation) return null;
-  return { firstGenerated: generation.promptTokens, pending: pendingSteps(generation, numQueries).map((s) => s.display) };
+  const notes = generation.steps.map((step, i) => stepNote(step, i, generation.steps.length));
+  return { firstGenerated: generation.promptTokens, pending: pendingSteps(generation, numQueries).map((s) => s.display), notes };
+}
+
+/** "41.2%", "<0.1%": a probability for reading. */
+export function percent(p: number): string {
+  if (!(p >= 0)) return "?";
+  if (p > 0 && p < 0.001) return "<0.1%";
+  return `${(p * 100).toFixed(1)}%`;
+}
+
+/** "generated token 3 of 12 · probability 41.2%": a generated token's tooltip line. */
+export function stepNote(step: GenerationStep, index: number, count: number): string {
+  return `generated token ${index + 1} of ${count} \u00b7 probability ${percent(step.probability)}`;
 }
 
 /** One line of what was generated: "12 tokens generated · stopped at end-of-sequence". */

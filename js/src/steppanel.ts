@@ -6,7 +6,9 @@
  * alternatives as small bars. It reports the step the user asks for and keeps no state but
  * the play timer; all text is set with `textContent`.
  */
-import { describeGeneration, type Alternative, type Generation, type GenerationStep } from "./generation";
+import { describeGeneration, percent, type Alternative, type Generation, type GenerationStep } from "./generation";
+
+export { percent } from "./generation";
 import { displayToken } from "./tokenstyle";
 
 /** Play advances one step this often. */
@@ -21,13 +23,6 @@ export interface StepPanelCallbacks {
 export interface StepPanelContent {
   generation: Generation | null;
   step: number | null;
-}
-
-/** "41.2%", "<0.1%": a probability for reading. */
-export function percent(p: number): string {
-  if (!(p >= 0)) return "?";
-  if (p > 0 && p < 0.001) return "<0.1%";
-  return `${(p * 100).toFixed(1)}%`;
 }
 
 /** The chosen token in quotes, as the token view writes it. */

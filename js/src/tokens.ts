@@ -301,14 +301,16 @@ export class TokenView {
     const shown = this.shown;
     const row = token ? this.rowFor(token.axis) : undefined;
     const span = token && row ? row.spans[token.index - row.start] : undefined;
+    const lines: string[] = [];
     if (this.locked && token && shown && span && this.rowFor(shown.axis) === this.rowFor(token.axis)) {
       const w = shown.weights[token.index];
-      if (!Number.isNaN(w)) {
-        this.callbacks.tooltip?.([`\u201c${span.textContent ?? ""}\u201d`, `attention ${formatValue(w, 3)}`], event.clientX, event.clientY);
-        return;
-      }
+      if (!Number.isNaN(w)) lines.push(`attention ${formatValue(w, 3)}`);
     }
-    this.callbacks.tooltip?.(null, 0, 0);
+    // a generated token tells how likely it was
+    const note = token && row?.marks ? row.marks.notes[token.index - row.marks.firstGenerated] : undefined;
+    if (note) lines.push(note);
+    if (span && lines.length > 0) this.callbacks.tooltip?.([`\u201c${span.textContent ?? ""}\u201d`, ...lines], event.clientX, event.clientY);
+    else this.callbacks.tooltip?.(null, 0, 0);
   }
 
   private onLeave(): void {

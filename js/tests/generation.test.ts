@@ -55,7 +55,11 @@ describe("meta.generation", () => {
     // the matrix covers prompt + steps - 1 tokens: the newest is pending
     expect(pendingSteps(streaming, 6).map((s) => s.token)).toEqual(["\n"]);
     expect(pendingSteps(streaming, 7)).toEqual([]);
-    expect(tokenMarks(streaming, 6)).toEqual({ firstGenerated: 4, pending: ["\n"] });
+    expect(tokenMarks(streaming, 6)).toEqual({
+      firstGenerated: 4,
+      pending: ["\n"],
+      notes: ["generated token 1 of 3 \u00b7 probability 50.0%", "generated token 2 of 3 \u00b7 probability 25.0%", "generated token 3 of 3 \u00b7 probability 90.0%"],
+    });
     expect(tokenMarks(null, 6)).toBeNull();
     expect(describeGeneration(streaming)).toBe("generating\u2026 3 tokens so far");
     expect(describeGeneration(full)).toBe("4 tokens generated \u00b7 stopped at end-of-sequence");
@@ -73,7 +77,7 @@ describe("the token view of a generation", () => {
       keys: null,
       querySpecial: queries.map((t) => t === "[CLS]"),
       keySpecial: queries.map((t) => t === "[CLS]"),
-      marks: { firstGenerated: PROMPT.length, pending },
+      marks: { firstGenerated: PROMPT.length, pending, notes: GENERATED.map((_, i) => `note ${i}`) },
     });
     return { host, tokens, tips };
   }
@@ -99,6 +103,15 @@ describe("the token view of a generation", () => {
     expect(pending.previousElementSibling).toBe(host.querySelectorAll(".attnviz-token")[5]);
     pending.dispatchEvent(new MouseEvent("mousemove", { bubbles: true }));
     expect(tips.at(-1)).toEqual(["\u201c\u21b5\u201d", "just generated: its own attention is computed with the next step"]);
+  });
+
+  it("tells a generated token's note on hover, and nothing for a prompt token", () => {
+    const { host, tips } = view([...PROMPT, ...GENERATED]);
+    const spans = host.querySelectorAll(".attnviz-token");
+    spans[5].dispatchEvent(new MouseEvent("mousemove", { bubbles: true }));
+    expect(tips.at(-1)).toEqual(["\u201c <b>film</b>\u201d", "note 1"]);
+    spans[2].dispatchEvent(new MouseEvent("mousemove", { bubbles: true }));
+    expect(tips.at(-1)).toBeNull();
   });
 
   it("outlines the current step's token, pending ones included", () => {
