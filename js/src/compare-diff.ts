@@ -71,10 +71,16 @@ export function alignedDifference(a: Matrix, b: Matrix, queries: Alignment, keys
   const rows = queries.a.length;
   const cols = keys.a.length;
   const data = new Float32Array(rows * cols);
-  // the columns both sides have, once per call rather than once per cell
-  const shared: number[] = [];
-  for (let j = 0; j < cols; j++) if (keys.a[j] >= 0 && keys.b[j] >= 0) shared.push(j);
-  const gaps = shared.length < cols;
+  // each column's key on either side, -1 where either side has a gap: one test per cell
+  const keyA = new Int32Array(cols);
+  const keyB = new Int32Array(cols);
+  for (let j = 0; j < cols; j++) {
+    const both = keys.a[j] >= 0 && keys.b[j] >= 0;
+    keyA[j] = both ? keys.a[j] : -1;
+    keyB[j] = both ? keys.b[j] : -1;
+  }
+  const valuesA = a.data;
+  const valuesB = b.data;
   for (let i = 0; i < rows; i++) {
     const qa = queries.a[i];
     const qb = queries.b[i];
@@ -83,12 +89,11 @@ export function alignedDifference(a: Matrix, b: Matrix, queries: Alignment, keys
       data.fill(NaN, out, out + cols);
       continue;
     }
-    if (gaps) data.fill(NaN, out, out + cols);
     const rowA = qa * a.cols;
     const rowB = qb * b.cols;
-    for (let s = 0; s < shared.length; s++) {
-      const j = shared[s];
-      data[out + j] = b.data[rowB + keys.b[j]] - a.data[rowA + keys.a[j]];
+    for (let j = 0; j < cols; j++) {
+      const ka = keyA[j];
+      data[out + j] = ka < 0 ? NaN : valuesB[rowB + keyB[j]] - valuesA[rowA + ka];
     }
   }
   return { rows, cols, data };
