@@ -202,7 +202,8 @@ def _score_heads(
         a_matrix, b_matrix = a_attentions[a_position, head], b_attentions[b_position, head]
         for start in range(0, len(rows[0]), BLOCK_ROWS):
             block = slice(start, start + BLOCK_ROWS)
-            js[block], tv[block] = _block_scores(select_a.block(a_matrix, start), select_b.block(b_matrix, start), buffers)
+            a_rows, b_rows = select_a.block(a_matrix, start), select_b.block(b_matrix, start)
+            js[block], tv[block] = _block_scores(a_rows, b_rows, buffers)
         scores["js"][index, head] = mean_rows(js[None])[0]
         scores["tv"][index, head] = mean_rows(tv[None])[0]
 
