@@ -9,7 +9,8 @@ above the loaded model:
 
 - ``plain``: the model's own sdpa forward (no cache), time and peak extra memory;
 - ``lazy``: the same forward inside :class:`attnviz_widget.lazy.LazyCapture` (peak includes
-  the recorded queries and keys, still held), then in the same process: all thumbnails
+  the recorded queries and keys, still held; its feed-forwards run ``--feed-forward-chunk``
+  positions at a time, 0: unchunked), then in the same process: all thumbnails
   (every layer × head, 64 × 64; one pass per layer, which also computes the normalisers), a
   512 × 512 full-resolution tile and a full ``1 × T`` row (medians over positions and heads);
 - ``dense``: ``attnviz_widget.extract(..., store="dense")``, every weight in one array, for the ratio.
@@ -31,6 +32,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
+from attnviz_widget.lazy.chunking import DEFAULT_CHUNK
 
 SHAPES = {
     "small": {"num_hidden_layers": 8, "num_attention_heads": 8, "num_key_value_heads": 2, "head_dim": 32,
@@ -138,7 +141,7 @@ def measure(mode: str, tokens: int, args: argparse.Namespace) -> dict[str, float
     from attnviz_widget.lazy import LazyCapture
 
     def lazy_forward() -> Any:
-        with torch.inference_mode(), LazyCapture(model) as capture:
+        with torch.inference_mode(), LazyCapture(model, feed_forward_chunk=args.feed_forward_chunk) as capture:
             model(input_ids=ids, use_cache=False)
         return capture.stacks["attentions"]
 
@@ -161,7 +164,8 @@ def measure(mode: str, tokens: int, args: argparse.Namespace) -> dict[str, float
 
 def run_in_subprocess(mode: str, tokens: int, args: argparse.Namespace) -> dict[str, float]:
     command = [sys.executable, __file__, "--measure", mode, str(tokens), "--shape", args.shape, "--device",
-               args.device, "--dtype", args.dtype, "--cache", args.cache, "--threads", str(args.threads)]
+               args.device, "--dtype", args.dtype, "--cache", args.cache, "--threads", str(args.threads),
+               "--feed-forward-chunk", str(args.feed_forward_chunk)]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     lines = done.stdout.strip().splitlines()
     if done.returncode != 0 or not lines:
@@ -181,7 +185,7 @@ def medians(mode: str, tokens: int, args: argparse.Namespace, runs: int) -> dict
 def run(args: argparse.Namespace) -> None:
     model_dir(args.shape, Path(args.cache))
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {args.device}, {args.dtype}, "
-          f"shape {args.shape}: {SHAPES[args.shape]}")
+          f"shape {args.shape}: {SHAPES[args.shape]}, lazy feed-forward chunk {args.feed_forward_chunk}")
     header = ("tokens | plain s | lazy s | lazy/plain | plain peak MiB | lazy peak MiB | ratio | held MiB | "
               "thumbs s | thumbs/plain | tile 512 ms | row ms")
     rows = []
@@ -227,6 +231,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=1, help="plain/lazy subprocess pairs per size (medians)")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch CPU threads (1: stable ratios on a shared machine; 0: torch's default)")
+    parser.add_argument("--feed-forward-chunk", type=int, default=DEFAULT_CHUNK,
+                        help=f"positions per feed-forward chunk of the lazy forward (0: off; default {DEFAULT_CHUNK})")
     parser.add_argument("--measure", nargs=2, metavar=("MODE", "TOKENS"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.threads > 0:
