@@ -160,3 +160,12 @@ def test_a_bad_chunk_is_a_one_line_error(models: dict, chunk: Any) -> None:
     with pytest.raises(InputError, match="feed-forward chunk"):
         LazyCapture(models["llama"], feed_forward_chunk=chunk)
     assert wrapped(models["llama"]) == []
+
+
+def test_numpy_integers_and_off_are_accepted(models: dict) -> None:
+    assert LazyCapture(models["llama"], feed_forward_chunk=np.int64(16)).feed_forward_chunk == 16
+    assert LazyCapture(models["llama"], feed_forward_chunk=None).feed_forward_chunk is None
+    model = models["llama"]
+    with torch.no_grad(), LazyCapture(model, feed_forward_chunk=0) as capture:
+        model(**inputs_for(model, "llama"), use_cache=False)
+    assert capture.chunked_calls == [0] and wrapped(model) == []

@@ -19,6 +19,7 @@ are simply not chunked. The wrappers are instance attributes, removed on exit ev
 from __future__ import annotations
 
 import functools
+import numbers
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -91,10 +92,12 @@ def _chunked(module: nn.Module, call: Callable[..., Any], chunk: int,
 
 
 def check_chunk(chunk: int | None) -> int | None:
-    """``chunk`` if it is None or a non-negative int; else a one-line :class:`InputError`."""
-    if chunk is not None and (isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 0):
+    """``chunk`` as an int if it is None or a non-negative integer; else a one-line :class:`InputError`."""
+    if chunk is None:
+        return None
+    if isinstance(chunk, bool) or not isinstance(chunk, numbers.Integral) or chunk < 0:
         raise InputError(f"feed-forward chunk must be a number of positions (0 or None: off), got {chunk!r}")
-    return chunk
+    return int(chunk)
 
 
 @contextmanager
