@@ -3,7 +3,10 @@
 It runs the Hugging Face model's own forward with its fast kernel, while an attention function
 registered with transformers (:class:`~attnviz_widget.lazy.LazyCapture`) records each layer's
 queries, keys and mask; the weights are then computed exactly when read. Memory grows with
-``layers · heads · tokens · head_dim`` instead of ``layers · heads · tokens²``.
+``layers · heads · tokens · head_dim`` instead of ``layers · heads · tokens²``. Meanwhile the
+model's position-wise feed-forwards run a chunk of positions at a time
+(:mod:`attnviz_widget.lazy.chunking`, same rows): the forward's own peak drops below a plain
+forward's, which leaves room for the recorded queries and keys.
 """
 
 from __future__ import annotations

@@ -14,7 +14,8 @@ class LayerRecord:
     """Queries, keys and score modifiers of one layer, batch item 0, as the attention saw them.
 
     Attributes:
-        query: ``(heads, query, head_dim)`` in the model's dtype, on the model's device (after rotary).
+        query: ``(heads, query, head_dim)`` in the model's dtype, on the model's device (after rotary);
+            any strides (a query too large for a shared buffer stays the model's own tensor).
         key: ``(kv_heads, key, head_dim)``, one per key/value head (not repeated for GQA);
             query head ``h`` reads key head ``h // (heads // kv_heads)``.
         scaling: the factor the scores are multiplied by.
