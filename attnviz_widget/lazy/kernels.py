@@ -27,15 +27,24 @@ def eager_kernel(module: nn.Module) -> Callable[..., Any]:
     return kernel
 
 
+#: ``allocate(shape, dtype, device)``: an uninitialised tensor in long-lived storage.
+Allocate = Callable[[tuple[int, ...], torch.dtype, torch.device], torch.Tensor]
+
+
+def _empty(shape: tuple[int, ...], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    return torch.empty(shape, dtype=dtype, device=device)
+
+
 def flash_with_normalisers(module: nn.Module, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
                             attention_mask: Any, record: LayerRecord, kwargs: dict[str, Any],
-                            keep: Callable[[torch.Tensor], torch.Tensor] = torch.clone) -> Any:
+                            allocate: Allocate | None = None) -> Any:
     """sdpa's output through torch's CPU flash kernel, which also returns each row's log-sum-exp.
 
     Only where that kernel is what sdpa runs anyway and its log-sum-exp is eager's normaliser:
     float32 on the CPU, no mask tensor (causal or full), no bias, softcap, sinks or dropout.
     Then the normalisers come free with the forward and the thumbnail pass skips its exponentials.
-    ``keep`` copies the normalisers into long-lived storage. Returns None when it does not apply.
+    ``allocate(shape, dtype, device)`` gives the long-lived storage the normalisers are written to
+    directly (default ``torch.empty``). Returns None when it does not apply.
     """
     if (query.device.type != "cpu" or query.dtype != torch.float32 or attention_mask is not None
             or record.bias is not None or record.softcap is not None or record.sinks is not None
@@ -50,7 +59,9 @@ def flash_with_normalisers(module: nn.Module, query: torch.Tensor, key: torch.Te
     kv_heads = key.shape[1]
     groups = heads // kv_heads
     output = query.new_empty((batch, rows, heads, value.shape[-1]))  # (batch, query, heads, head_dim), as sdpa's
-    lse = query.new_empty((heads, rows))
+    if allocate is None:
+        allocate = _empty
+    lse = allocate((heads, rows), torch.float32, query.device)
     for g in range(kv_heads):  # one key head at a time: its keys broadcast, never repeated in memory
         part = slice(g * groups, (g + 1) * groups)
         shape = (batch, groups, key.shape[2], key.shape[3])
@@ -59,6 +70,6 @@ def flash_with_normalisers(module: nn.Module, query: torch.Tensor, key: torch.Te
             0.0, causal, scale=record.scaling)
         output[:, :, part] = out.transpose(1, 2)
         lse[part] = part_lse[0]
-    record.row_max = keep(lse)
-    record.row_sum = keep(torch.ones_like(lse))
+    record.row_max = lse
+    record.row_sum = allocate((heads, rows), torch.float32, query.device).fill_(1.0)
     return output, None

@@ -201,7 +201,7 @@ def _attention(kernel: str) -> Callable[..., Any]:
         result = None
         if recorder is not None and record is not None and kernel == "sdpa":
             result = flash_with_normalisers(module, query, key, value, attention_mask, record, kwargs,
-                                            keep=recorder.slabs.copy)
+                                            allocate=recorder.slabs.empty)
         if result is None and kernel == "eager":
             result = eager_kernel(module)(module, query, key, value, attention_mask, **kwargs)
         elif result is None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 
@@ -24,16 +26,28 @@ class Slabs:
         """Whether :meth:`copy` puts ``tensor`` into a shared buffer (small, on the CPU)."""
         return tensor.device.type == "cpu" and tensor.numel() * tensor.element_size() <= self.SIZE // 4
 
+    def empty(self, shape: tuple[int, ...], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+        """An uninitialised ``shape`` tensor: in a shared buffer where :meth:`packs` would say so."""
+        nbytes = math.prod(shape) * dtype.itemsize
+        if torch.device(device).type != "cpu" or nbytes > self.SIZE // 4:
+            return torch.empty(shape, dtype=dtype, device=device)
+        return self._take(nbytes).view(dtype).view(shape)
+
+    def _take(self, nbytes: int) -> torch.Tensor:
+        """``nbytes`` of a shared buffer (a fresh buffer when this one is full), 64-byte aligned."""
+        if self._buffer is None or self._used + nbytes > self.SIZE:
+            self._buffer, self._used = torch.empty(self.SIZE, dtype=torch.uint8), 0
+        view = self._buffer[self._used : self._used + nbytes]
+        self._used += -(-nbytes // 64) * 64
+        return view
+
     def copy(self, tensor: torch.Tensor) -> torch.Tensor:
         """A copy of ``tensor``: a view into a shared buffer if :meth:`packs`, else a contiguous clone."""
         nbytes = tensor.numel() * tensor.element_size()
         if not self.packs(tensor):
             return tensor.clone(memory_format=torch.contiguous_format)
-        if self._buffer is None or self._used + nbytes > self.SIZE:
-            self._buffer, self._used = torch.empty(self.SIZE, dtype=torch.uint8), 0
-        view = self._buffer[self._used : self._used + nbytes].view(tensor.dtype).view(tensor.shape)
+        view = self._take(nbytes).view(tensor.dtype).view(tensor.shape)
         view.copy_(tensor)
-        self._used += -(-nbytes // 64) * 64  # keep every copy 64-byte aligned
         return view
 
 
