@@ -2,8 +2,8 @@
 
 Not a test. Run it from the repository root::
 
-    HF_HUB_OFFLINE=1 .venv/bin/python tests/benchmarks/bench_widget.py [--lengths 128 512]
-        [--bertviz-assets DIR] [--hover-samples 200] [--bertviz-render-512]
+    HF_HUB_OFFLINE=1 .venv/bin/python tests/benchmarks/bench_widget.py [--lengths 128 512] [--repeats 3]
+        [--bertviz-assets DIR] [--hover-samples 200] [--bertviz-render-512] [--no-bertviz]
 
 What it does, for each length (default 128 and 512 tokens):
 
@@ -11,11 +11,20 @@ What it does, for each length (default 128 and 512 tokens):
   weights and a small word-level vocabulary, saved with ``save_pretrained`` into a temporary
   folder: random weights cost the same to run and to draw as trained ones (the attention
   patterns differ, the timings do not);
-* starts a headless JupyterLab (``tests/browser/lab_harness.py``) in Debian's chromium and runs
-  ``AttentionWidget(model_dir, max_length=N).show(text)`` in a notebook cell the way a user
-  does (Ctrl+Enter), timing key press -> ``data-attnviz-ready`` (overview grid and focused
-  heatmap painted) -> the next frame after it; the Python side of that (model forward, overview)
-  is timed separately;
+* starts a headless JupyterLab (``tests/browser/lab_harness.py``) in Debian's chromium; the kernel
+  loads the model once and makes ``--repeats`` widgets per length on it
+  (``AttentionWidget(backend, max_length=N)``), each run once on a short text without being
+  displayed (warm: torch's one-time costs paid, the worker thread started);
+* runs ``widget.show(text)`` in a notebook cell the way a user does (Ctrl+Enter), once per widget,
+  timing key press -> the first progressive layer painted (the first overview layout while the
+  model still runs that comes after the kernel sent a layer: a warm widget's new view first draws
+  its previous data) and -> ``data-attnviz-ready`` (overview grid and focused heatmap painted) ->
+  the next frame after it; in the kernel, probes time the same show (worker start, first layer
+  message, the worker's work, landing) and its CPU seconds; kernel times are put on the page's
+  clock (both monotonic, the offset read around one ``performance.now()``); the chromium
+  processes' CPU seconds are read from /proc; after each show (the page idle), the plain
+  ``extract`` of the same text in the same kernel, the baseline; medians and the ratio
+  show -> painted / extraction are reported;
 * focuses every layer in turn (a click on its thumbnail, dispatched in the page), timing
   click -> heatmap ready; then bytes sent: ``w.bytes_sent`` (the first matrix, float16 layers on demand) +
   the overview traits + the other synced traits, per attention value;
@@ -127,50 +136,120 @@ def bench_text(tokens: int) -> str:
 # -- the notebook ------------------------------------------------------------------------------
 
 
-def write_notebook(path: Path, model_dir: Path, lengths: list[int]) -> dict[int, int]:
-    """Setup cell, then one ``show`` cell per length; returns the cell index of each length."""
+#: Kernel code shared by the widget benchmarks: probes that time a widget's next ``show`` in the
+#: kernel (its runner's work, each progressive layer message, landing, the worker thread's torch
+#: threads, the kernel's CPU seconds), ``timed_show(key, text)`` for the notebook cells, and
+#: ``widgets``, ``show_s``, ``PROBES`` keyed by ``(tokens, repeat)``.
+KERNEL_PROBES = """\
+import time
+import torch
+
+widgets, show_s, PROBES = {}, {}, {}
+
+def probe(widget, key):
+    marks = PROBES.setdefault(key, {"layers": []})
+    runner, send = widget._runner, widget.send
+    work, land = runner._work, runner._on_result
+    def timed_work(job):
+        marks["work_start"], marks["worker_threads"] = time.perf_counter(), torch.get_num_threads()
+        result = work(job)
+        marks["work_end"] = time.perf_counter()
+        return result
+    def timed_land(result):
+        marks["land_start"] = time.perf_counter()
+        land(result)
+        marks["land_end"] = time.perf_counter()
+    def timed_send(content, buffers=None):
+        if isinstance(content, dict) and content.get("type") == "overview_layer":
+            marks["layers"].append(time.perf_counter())
+        send(content, buffers)
+    runner._work, runner._on_result, widget.send = timed_work, timed_land, timed_send
+    return marks
+
+def timed_show(key, text):
+    marks = PROBES[key]
+    marks["start"], marks["cpu_start"] = time.perf_counter(), time.process_time()
+    widget = widgets[key].show(text)
+    marks["end"], marks["cpu_end"] = time.perf_counter(), time.process_time()
+    show_s[key] = marks["end"] - marks["start"]
+    return widget
+"""
+
+
+def write_cells(path: Path, setup: str, lengths: list[int], repeats: int, text: str = "TEXTS[{n}]") -> dict[tuple[int, int], int]:
+    """A notebook of ``setup`` then one ``timed_show`` cell per length and repeat; the cell index of each."""
     import nbformat
 
-    texts = {n: bench_text(n) for n in lengths}
-    setup = f"""\
-import json, time
-import numpy as np
-from attnviz_widget import AttentionWidget
-
-MODEL_DIR = {str(model_dir)!r}
-TEXTS = {texts!r}
-widgets, show_s = {{}}, {{}}
-for n in {lengths!r}:
-    widgets[n] = AttentionWidget(MODEL_DIR, max_length=n)
-    widgets[n].text = "warm up"  # first forward pass (torch's one-time costs), not displayed
-    widgets[n].wait()
-print("ready")"""
     cells = [nbformat.v4.new_code_cell(setup)]
     index = {}
     for n in lengths:
-        index[n] = len(cells)
-        cells.append(
-            nbformat.v4.new_code_cell(
-                f"t = time.perf_counter()\nw{n} = widgets[{n}].show(TEXTS[{n}])\nshow_s[{n}] = time.perf_counter() - t"
-            )
-        )
+        for r in range(repeats):
+            index[n, r] = len(cells)
+            cells.append(nbformat.v4.new_code_cell(f"w{n}_{r} = timed_show(({n}, {r}), {text.format(n=n)})"))
     nb = nbformat.v4.new_notebook(cells=cells)
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
     nbformat.write(nb, path)
     return index
 
 
+def write_notebook(path: Path, model_dir: Path, lengths: list[int], repeats: int) -> dict[tuple[int, int], int]:
+    """Setup cell, then one ``show`` cell per length and repeat; returns the cell index of each.
+
+    The setup loads the model once (one backend shared by every widget), makes ``repeats`` widgets
+    per length, runs each once on a short text (torch's one-time costs, and the widget's worker
+    thread started, as a warm widget has it) without displaying it, and wraps each with the probes
+    of :data:`KERNEL_PROBES`.
+    """
+    texts = {n: bench_text(n) for n in lengths}
+    setup = KERNEL_PROBES + f"""
+import json
+import numpy as np
+from attnviz_widget import AttentionWidget
+from attnviz_widget.extractor import AttentionExtractor
+
+MODEL_DIR = {str(model_dir)!r}
+TEXTS = {texts!r}
+EXTRACTOR = AttentionExtractor(MODEL_DIR)
+
+def timed_extract(n):
+    cpu, start = time.process_time(), time.perf_counter()
+    EXTRACTOR.extract(TEXTS[n], max_length=n)
+    return time.perf_counter() - start, time.process_time() - cpu
+
+for n in {lengths!r}:
+    for r in range({repeats}):
+        widgets[n, r] = AttentionWidget(EXTRACTOR.backend, max_length=n)
+        widgets[n, r].text = "warm up"  # first forward pass (torch's one-time costs), not displayed
+        widgets[n, r].wait()
+        probe(widgets[n, r], (n, r))
+EXTRACTOR.extract("warm up")
+print("ready", torch.get_num_threads())"""
+    return write_cells(path, setup, lengths, repeats)
+
+
 # -- page-side measurements ----------------------------------------------------------------------
 
+#: Arms the page for one ``show`` cell: the key press, every overview layout while the status is
+#: "loading" (with the frame after it), and ``data-attnviz-ready`` (with the frame after it). A warm
+#: widget's view first draws its previous data (stale) while loading; the progressive layers come
+#: after, so :func:`measure_show` takes the first loading layout after the kernel sent a layer.
 ARM_SHOW_JS = """(cellIndex) => {
     const cell = document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell')[cellIndex];
-    const bench = window.__attnvizShow = { t0: null, ready: null, frame: null, painted: null };
+    const bench = window.__attnvizShow = { t0: null, ready: null, frame: null, painted: null, loadingLayouts: [] };
     document.addEventListener('keydown', (e) => {
         if (e.key === 'Enter' && e.ctrlKey && bench.t0 === null) bench.t0 = performance.now();
     }, { capture: true });
-    const check = () => {
+    const check = (records) => {
         const root = cell.querySelector('.attnviz-root');
-        if (!root || root.dataset.attnvizReady !== 'true' || bench.ready !== null) return;
+        if (!root) return;
+        const body = root.querySelector('.attnviz-body');
+        const laidOut = records.some((r) => r.attributeName === 'data-layout' && r.target.matches('canvas.attnviz-overview'));
+        if (laidOut && root.dataset.status === 'loading' && body && !body.hidden) {
+            const entry = { at: performance.now(), painted: null };
+            bench.loadingLayouts.push(entry);
+            requestAnimationFrame(() => setTimeout(() => { entry.painted = performance.now(); }, 0));
+        }
+        if (root.dataset.attnvizReady !== 'true' || bench.ready !== null) return;
         bench.ready = performance.now();
         observer.disconnect();
         requestAnimationFrame(() => {
@@ -179,7 +258,9 @@ ARM_SHOW_JS = """(cellIndex) => {
         });
     };
     const observer = new MutationObserver(check);
-    observer.observe(cell, { subtree: true, childList: true, attributes: true, attributeFilter: ['data-attnviz-ready'] });
+    observer.observe(cell, {
+        subtree: true, childList: true, attributes: true, attributeFilter: ['data-attnviz-ready', 'data-layout', 'data-status', 'hidden'],
+    });
 }"""
 
 #: Focus (layer row, column) by a click dispatched on the overview; ms until the heatmap is ready again.
@@ -308,13 +389,108 @@ def heap_total(h: dict[str, float]) -> float:
 # -- the widget in JupyterLab ------------------------------------------------------------------
 
 
-def bench_widget(harness: Any, model_dir: Path, lengths: list[int], hover_samples: int, work: Path) -> dict[str, Any]:
+def cpu_seconds(pids: set[int]) -> float:
+    """User + system CPU seconds used so far by the processes ``pids`` (Linux /proc; ended ones count 0)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(")") + 2 :].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / tick
+
+
+def chromium_pids() -> set[int]:
+    """This benchmark's chromium processes: descendants of this process named chrom*."""
+    children: dict[int, list[int]] = {}
+    names: dict[int, str] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        names[int(entry.name)] = stat[stat.find("(") + 1 : stat.rfind(")")]
+        children.setdefault(int(stat[stat.rfind(")") + 2 :].split()[1]), []).append(int(entry.name))
+    found, todo = set(), [os.getpid()]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            todo.append(child)
+            if names.get(child, "").startswith("chrom"):
+                found.add(child)
+    return found
+
+
+def measure_show(page: Any, notebook: Any, kernel: Any, cell: int, key: tuple[int, int]) -> dict[str, Any]:
+    """One ``show(text)`` cell: key press -> first progressive layer and -> overview and focused heatmap
+    painted (page clock); the kernel's own timings of the same show (its clock); CPU seconds of the
+    kernel and of chromium meanwhile."""
+    page.evaluate(ARM_SHOW_JS, cell)
+    before = time.perf_counter()  # the page's clock on ours (and the kernel's: both CLOCK_MONOTONIC)
+    page_now = page.evaluate("() => performance.now()")
+    origin = (before + time.perf_counter()) / 2 - page_now / 1000
+    browsers = chromium_pids()
+    browser_cpu = cpu_seconds(browsers)
+    notebook.run_cell(cell, timeout=300, wait=False)
+    page.wait_for_function(  # polled every 100 ms, not every frame: the poll itself must not load the page
+        "() => window.__attnvizShow && window.__attnvizShow.painted !== null", timeout=300_000, polling=100)
+    browser_cpu = cpu_seconds(browsers) - browser_cpu
+    shown = page.evaluate("() => window.__attnvizShow")
+    kernel.wait_for(f"{key!r} in show_s", True, timeout=60)
+    marks = kernel.evaluate(f"PROBES[{key!r}]")
+    start = marks["start"]
+
+    def on_page(kernel_time: float) -> float:
+        """A kernel time as ms after the key press on the page's clock."""
+        return (kernel_time - origin) * 1000 - shown["t0"]
+
+    # the first progressive paint: the first overview laid out, while loading, after the first layer left the kernel
+    sent = on_page(marks["layers"][0]) if marks["layers"] else None
+    progressive = [e for e in shown["loadingLayouts"] if sent is not None and e["at"] - shown["t0"] >= sent - 1.0]
+    first_painted = progressive[0]["painted"] if progressive and progressive[0]["painted"] is not None else None
+
+    r: dict[str, Any] = {
+        "show_ready_ms": shown["ready"] - shown["t0"],
+        "show_frame_ms": shown["frame"] - shown["t0"],
+        "show_painted_ms": shown["painted"] - shown["t0"],
+        "first_layer_painted_ms": None if first_painted is None else first_painted - shown["t0"],
+        "kernel": {
+            "show_s": marks["end"] - start,
+            "work_start_s": marks["work_start"] - start,
+            "first_layer_sent_s": marks["layers"][0] - start if marks["layers"] else None,
+            "layers_sent": len(marks["layers"]),
+            "forward_s": marks["work_end"] - marks["work_start"],
+            "land_s": marks["land_end"] - marks["land_start"],
+            "landed_s": marks["land_end"] - start,
+            "worker_torch_threads": marks["worker_threads"],
+            "cpu_s": marks["cpu_end"] - marks["cpu_start"],
+        },
+        "browser_cpu_s": browser_cpu,
+        "timeline_ms": {  # on the page's clock, from the key press
+            "show_starts": on_page(start),
+            "first_layer_sent": sent,
+            "first_layer_painted": None if first_painted is None else first_painted - shown["t0"],
+            "landed": on_page(marks["land_end"]),
+            "ready": shown["ready"] - shown["t0"],
+            "painted": shown["painted"] - shown["t0"],
+        },
+    }
+    return r
+
+
+def bench_widget(
+    harness: Any, model_dir: Path, lengths: list[int], hover_samples: int, work: Path, repeats: int
+) -> dict[str, Any]:
     from playwright.sync_api import sync_playwright
 
     root = work / "lab-root"
     root.mkdir()
-    cells = write_notebook(root / "bench.ipynb", model_dir, lengths)
-    results: dict[str, Any] = {"lengths": {}}
+    cells = write_notebook(root / "bench.ipynb", model_dir, lengths, repeats)
+    results: dict[str, Any] = {"lengths": {}, "repeats": repeats}
     with harness.JupyterLab.start(root, base_dir=work / "lab-home") as lab, sync_playwright() as playwright:
         browser = harness.launch_chromium(playwright)
         results["chromium"] = browser.version
@@ -328,27 +504,34 @@ def bench_widget(harness: Any, model_dir: Path, lengths: list[int], hover_sample
         results["setup_cell_s"] = time.perf_counter() - t
         kernel = notebook.kernel()
         try:
+            results["main_torch_threads"] = kernel.evaluate("torch.get_num_threads()")
             before = heap(cdp)
             results["heap_before"] = before
             previous = before
             for n in lengths:
-                r: dict[str, Any] = {}
-                cell = cells[n]
-                # 1. show(text): key press -> overview and focused heatmap painted
-                page.evaluate(ARM_SHOW_JS, cell)
-                notebook.run_cell(cell, timeout=300, wait=False)
-                page.wait_for_function("() => window.__attnvizShow && window.__attnvizShow.painted !== null", timeout=300_000)
-                shown = page.evaluate("() => window.__attnvizShow")
-                r["show_ready_ms"] = shown["ready"] - shown["t0"]
-                r["show_frame_ms"] = shown["frame"] - shown["t0"]
-                r["show_painted_ms"] = shown["painted"] - shown["t0"]
-                kernel.wait_for(f"{n} in show_s", True, timeout=60)
-                r["python_show_s"] = kernel.evaluate(f"show_s[{n}]")
-                w = f"w{n}"
+                # 1. show(text) on a fresh warm widget, `repeats` times, each followed by the plain
+                # extraction in the same kernel (the baseline; the browser idle by then)
+                shows, extractions = [], []
+                for rep in range(repeats):
+                    shows.append(measure_show(page, notebook, kernel, cells[n, rep], (n, rep)))
+                    time.sleep(0.5)  # let the page settle (no drawing left) before the baseline
+                    extractions.append(kernel.evaluate(f"timed_extract({n})"))
+                    print(f"  {n} tokens, repeat {rep + 1}: show -> painted {shows[-1]['show_painted_ms']:,.0f} ms, "
+                          f"extract {extractions[-1][0] * 1000:,.0f} ms", flush=True)
+                for rep in range(repeats - 1):  # their views leave the page: the heap below is one widget's
+                    kernel.execute(f"widgets[{n}, {rep}].close()")
+                cell = cells[n, repeats - 1]
+                w = f"w{n}_{repeats - 1}"
+                r: dict[str, Any] = {"shows": shows, "extract_s": [e[0] for e in extractions],
+                                     "extract_cpu_s": [e[1] for e in extractions]}
+                r["show_painted_ms"] = statistics.median(s["show_painted_ms"] for s in shows)
+                r["show_ready_ms"] = statistics.median(s["show_ready_ms"] for s in shows)
+                firsts = [s["first_layer_painted_ms"] for s in shows if s["first_layer_painted_ms"] is not None]
+                r["first_layer_painted_ms"] = statistics.median(firsts) if firsts else None
+                r["first_layer_painted_of"] = len(firsts)
+                r["python_extract_s"] = statistics.median(r["extract_s"])
+                r["python_show_s"] = statistics.median(s["kernel"]["show_s"] for s in shows)
                 r["tokens"] = kernel.evaluate(f"len({w}.tokens)")
-                r["python_extract_s"] = kernel.evaluate(
-                    f"(lambda t: (widgets[{n}]._extractor.extract(TEXTS[{n}], max_length={n}), time.perf_counter() - t)[1])(time.perf_counter())"
-                )
                 r["python_overview_s"] = kernel.evaluate(
                     "(lambda t, v: (__import__('attnviz_widget.wire', fromlist=['x']).build_overview("
                     "v, __import__('attnviz_widget.wire', fromlist=['x']).rollout_or_none(v)), "
@@ -531,6 +714,48 @@ def report(results: dict[str, Any]) -> str:
             if bv_ms is not None else f"forward {forward_ms:,.0f} + HTML {bv.get('html_s', 0) * 1000:,.0f} ms + render: n/a",
             ratio(r["show_painted_ms"], bv_ms),
         ))
+        kernel = [shown["kernel"] for shown in r["shows"]]
+
+        def median_of(name: str, values: list[dict[str, Any]] = kernel) -> float:
+            known = [v[name] for v in values if v[name] is not None]
+            return statistics.median(known) if known else float("nan")
+
+        rows.append((
+            f"  show -> painted / extraction (median of {len(r['shows'])})",
+            f"{r['show_painted_ms'] / forward_ms:.2f}x (each: "
+            + ", ".join(f"{s['show_painted_ms']:,.0f}" for s in r["shows"]) + " ms; extraction "
+            + ", ".join(f"{e * 1000:,.0f}" for e in r["extract_s"]) + " ms)",
+            "", "",
+        ))
+        if r["first_layer_painted_ms"] is not None:
+            rows.append((
+                "  first layer painted (progressive)",
+                f"{r['first_layer_painted_ms']:,.0f} ms = {r['first_layer_painted_ms'] / forward_ms:.2f}x extraction "
+                f"({r['first_layer_painted_of']} of {len(r['shows'])} shows)",
+                "", "",
+            ))
+        rows.append((
+            "  in the kernel (median)",
+            f"worker starts {median_of('work_start_s') * 1000:,.0f} ms, 1st layer sent {median_of('first_layer_sent_s') * 1000:,.0f} ms, "
+            f"work {median_of('forward_s') * 1000:,.0f} ms, landing {median_of('land_s') * 1000:,.0f} ms, "
+            f"show() returns {median_of('show_s') * 1000:,.0f} ms",
+            "", "",
+        ))
+        timeline = [shown["timeline_ms"] for shown in r["shows"]]
+        rows.append((
+            "  timeline from the key press (median)",
+            f"show() starts {median_of('show_starts', timeline):,.0f} ms, 1st layer sent {median_of('first_layer_sent', timeline):,.0f}"
+            f" / painted {median_of('first_layer_painted', timeline):,.0f}, landed {median_of('landed', timeline):,.0f}, "
+            f"ready {median_of('ready', timeline):,.0f}, painted {median_of('painted', timeline):,.0f} ms",
+            "", "",
+        ))
+        rows.append((
+            "  CPU seconds during show (median)",
+            f"kernel {median_of('cpu_s'):.2f} s (plain extraction {statistics.median(r['extract_cpu_s']):.2f} s), "
+            f"chromium {statistics.median(s['browser_cpu_s'] for s in r['shows']):.2f} s; torch threads: worker "
+            f"{kernel[0]['worker_torch_threads']}, main {results['widget'].get('main_torch_threads')}",
+            "", "",
+        ))
         rows.append((
             "  of which Python (extract+overview)",
             f"{r['python_show_s'] * 1000:,.0f} ms (extract {r['python_extract_s'] * 1000:,.0f}, "
@@ -611,6 +836,7 @@ def report(results: dict[str, Any]) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--lengths", type=int, nargs="+", default=[128, 512])
+    parser.add_argument("--repeats", type=int, default=3, help="show() cells per length, each on a fresh warm widget")
     parser.add_argument("--hover-samples", type=int, default=200)
     parser.add_argument("--bertviz-assets", type=Path, default=None, help="folder with require.js, d3.min.js, jquery.min.js")
     parser.add_argument("--no-bertviz", action="store_true")
@@ -647,7 +873,7 @@ def main() -> int:
         model_dir = build_model(work / "bert-base-random")
         print(f"model built in {time.perf_counter() - t:.1f} s: {model_dir}", flush=True)
         t = time.perf_counter()
-        results["widget"] = bench_widget(harness, model_dir, sorted(args.lengths), args.hover_samples, work)
+        results["widget"] = bench_widget(harness, model_dir, sorted(args.lengths), args.hover_samples, work, args.repeats)
         print(f"widget measured in {time.perf_counter() - t:.1f} s", flush=True)
         results["bertviz"] = {}
         if not args.no_bertviz and bertviz_version != "not installed":
