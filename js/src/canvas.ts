@@ -107,8 +107,9 @@ export function pixelCanvas(
   reuse?: HTMLCanvasElement | null,
 ): HTMLCanvasElement {
   const canvas = reuse ?? doc.createElement("canvas");
-  canvas.width = Math.max(1, width);
-  canvas.height = Math.max(1, height);
+  // the same size is kept: setting it would clear and reallocate the bitmap (putImageData replaces every pixel)
+  if (canvas.width !== Math.max(1, width)) canvas.width = Math.max(1, width);
+  if (canvas.height !== Math.max(1, height)) canvas.height = Math.max(1, height);
   const ctx = context2d(canvas);
   if (ctx && width > 0 && height > 0 && typeof ImageData !== "undefined") {
     const image = new ImageData(pixels.subarray(0, width * height * 4) as Uint8ClampedArray<ArrayBuffer>, width, height);

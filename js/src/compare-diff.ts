@@ -8,6 +8,7 @@
  * grey at gaps.
  */
 import { COLORMAP_SIZE, tableFromHex, type ColorTable } from "./colormap";
+import { tableWords } from "./raster";
 import type { Matrix } from "./types";
 
 /** matplotlib's RdBu_r sampled at 256 points, as RRGGBB hex: blue (negative) to red (positive). */
@@ -34,6 +35,7 @@ export const RDBU_R: ColorTable = tableFromHex(RDBU_R_HEX);
 
 /** Grey of a gap (a token one side lacks), as the static figures draw it (#d9d9d9). */
 export const GAP_RGBA: readonly [number, number, number, number] = [0xd9, 0xd9, 0xd9, 255];
+const GAP_TABLE: ColorTable = Uint8ClampedArray.from(GAP_RGBA);
 
 /** One axis of an alignment: each column's token index on side A and on side B, -1 at a gap. */
 export interface Alignment {
@@ -117,18 +119,28 @@ export function divergingIndex(value: number, range: number): number {
   return t >= 1 ? COLORMAP_SIZE - 1 : Math.floor(t * COLORMAP_SIZE);
 }
 
-/** RGBA pixels (one per cell, row-major) of a difference matrix: the diverging table, gaps grey. */
-export function rasterizeDifference(m: Matrix, range: number, table: ColorTable = RDBU_R): Uint8ClampedArray {
-  const out = new Uint8ClampedArray(m.rows * m.cols * 4);
+/**
+ * RGBA pixels (one per cell, row-major) of a difference matrix: the diverging table, gaps grey;
+ * into `out` when it is large enough (a head switch reuses its buffer).
+ */
+export function rasterizeDifference(
+  m: Matrix,
+  range: number,
+  table: ColorTable = RDBU_R,
+  out?: Uint8ClampedArray,
+): Uint8ClampedArray {
+  const size = m.rows * m.cols * 4;
+  const pixels = out !== undefined && out.length >= size && out.byteOffset % 4 === 0 ? out : new Uint8ClampedArray(size);
   // whole RGBA pixels as uint32 (the same bytes in the same order on any platform), no per-cell subarray
-  const words = new Uint32Array(out.buffer);
-  const colors = new Uint32Array(new Uint8ClampedArray(table).buffer);
-  const gap = new Uint32Array(new Uint8ClampedArray(GAP_RGBA).buffer)[0];
-  for (let i = 0; i < m.data.length; i++) {
-    const index = divergingIndex(m.data[i], range);
+  const words = new Uint32Array(pixels.buffer, pixels.byteOffset, m.rows * m.cols);
+  const colors = tableWords(table);
+  const gap = tableWords(GAP_TABLE)[0];
+  const data = m.data;
+  for (let i = 0; i < words.length; i++) {
+    const index = divergingIndex(data[i], range);
     words[i] = index < 0 ? gap : colors[index];
   }
-  return out;
+  return pixels;
 }
 
 /** The colour bar's caption: which colour means which side, with the sides' names. */

@@ -8,6 +8,7 @@ import { App } from "./app";
 import { pixelCanvas } from "./canvas";
 import { VIRIDIS, colorIndex } from "./colormap";
 import {
+  RDBU_R,
   alignedDifference,
   decodeAlignment,
   differenceCaption,
@@ -57,6 +58,14 @@ function element<K extends keyof HTMLElementTagNameMap>(doc: Document, tag: K, c
   if (className) node.className = className;
   if (text) node.textContent = text;
   return node;
+}
+
+function setText(node: HTMLElement, text: string): void {
+  if (node.textContent !== text) node.textContent = text;
+}
+
+function setStyle(node: HTMLElement, name: "width" | "height", value: string): void {
+  if (node.style[name] !== value) node.style[name] = value;
 }
 
 /** The aligned tokens of the grid, top to bottom and left to right (`+x`: only in B, `−x`: only in A). */
@@ -118,6 +127,8 @@ export function renderComparison(model: AnyModelLike, el: HTMLElement, options?:
 
   let ticket = 0;
   let destroyed = false;
+  /** The B − A pixels of the last paint, refilled by the next one of the same size. */
+  let diffPixels: Uint8ClampedArray | undefined;
   const paintDifference = async (): Promise<void> => {
     const mine = ++ticket;
     const layer = Number(model.get("layer"));
@@ -134,12 +145,14 @@ export function renderComparison(model: AnyModelLike, el: HTMLElement, options?:
       if (destroyed || mine !== ticket) return;
       const diff = alignedDifference(matrices[0], matrices[1], queries, keys);
       const range = symmetricRange(diff.data);
-      pixelCanvas(doc, rasterizeDifference(diff, range), diff.cols, diff.rows, diffCanvas);
+      diffPixels = rasterizeDifference(diff, range, RDBU_R, diffPixels);
+      pixelCanvas(doc, diffPixels, diff.cols, diff.rows, diffCanvas);
       const scale = Math.max(1, Math.floor(DIFF_MAX_PX / Math.max(diff.rows, diff.cols)));
-      diffCanvas.style.width = `${diff.cols * scale}px`;
-      diffCanvas.style.height = `${diff.rows * scale}px`;
-      diffTitle.textContent = `B − A, layer ${layer}, ${typeof head === "number" ? `head ${head}` : head}`;
-      caption.textContent = `${differenceCaption(meta.names)}; scale ±${range.toPrecision(2)}, grey: a gap`;
+      // unchanged text and sizes are not written again: a head switch invalidates no style it need not
+      setStyle(diffCanvas, "width", `${diff.cols * scale}px`);
+      setStyle(diffCanvas, "height", `${diff.rows * scale}px`);
+      setText(diffTitle, `B − A, layer ${layer}, ${typeof head === "number" ? `head ${head}` : head}`);
+      setText(caption, `${differenceCaption(meta.names)}; scale ±${range.toPrecision(2)}, grey: a gap`);
       diffCanvas.dataset.attnvizReady = `${layer}|${String(head)}`;
     } catch (error) {
       if (!destroyed && mine === ticket) caption.textContent = `B − A unavailable: ${(error as Error).message}`;

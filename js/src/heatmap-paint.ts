@@ -7,6 +7,7 @@ import { PRINT_THEME, font, hatchPattern, renderChip, sizeCanvas, themeOf, type 
 import { GENERATED_COLOR, displayedBoundary, generated, paintBoundary, type Boundary } from "./boundary";
 import { COLORMAP_SIZE, VIRIDIS } from "./colormap";
 import type { Cell } from "./hittest";
+import type { LabelExtent, LabelWidthCache } from "./labelwidths";
 import { LABEL_FONT_PX, labelIndices, truncateLabel, type HeatmapLayout } from "./layout";
 import { causalOffset } from "./raster";
 import { colorbarTicks, formatValue, type DisplayMatrix } from "./scale";
@@ -256,22 +257,20 @@ export function renderSnapshot(
   return canvas;
 }
 
-/** Widest row and column label of `content`, in CSS px (a sample of them at length). */
-export function measureLabels(canvas: HTMLCanvasElement, content: HeatmapContent): { rows: number; cols: number } {
+/**
+ * Widest row and column label of `content`, in CSS px (a sample of them at length), from
+ * `cache` when the labels, the displayed tokens and the font are those it last measured.
+ */
+export function measureLabels(canvas: HTMLCanvasElement, content: HeatmapContent, cache: LabelWidthCache): LabelExtent {
   const ctx = canvas.getContext("2d");
   if (!ctx) return { rows: 60, cols: 60 };
-  ctx.font = font(LABEL_FONT_PX, themeOf(canvas).fontFamily);
-  const widest = (labels: readonly string[], index: Int32Array): number => {
-    let max = 0;
-    // labels are cut to the same number of characters anyway
-    const step = Math.max(1, Math.floor(index.length / 2048));
-    for (let i = 0; i < index.length; i += step) {
-      max = Math.max(max, ctx.measureText(truncateLabel(labels[index[i]] ?? "")).width);
-    }
-    return max;
-  };
-  return {
-    rows: widest(content.rowLabels, content.display.rowIndex),
-    cols: widest(content.colLabels, content.display.colIndex),
-  };
+  const labelFont = font(LABEL_FONT_PX, themeOf(canvas).fontFamily);
+  const { rowLabels, colLabels, display } = content;
+  const source = { rowLabels, colLabels, rowIndex: display.rowIndex, colIndex: display.colIndex };
+  let fontSet = false; // set only on a miss: a hit touches the context not at all
+  return cache.extent(source, labelFont, (text) => {
+    if (!fontSet) ctx.font = labelFont;
+    fontSet = true;
+    return ctx.measureText(text).width;
+  });
 }

@@ -19,6 +19,7 @@ import {
   type Raster,
 } from "./heatmap-paint";
 import { cellAt, colLabelAt, rowLabelAt, type Cell } from "./hittest";
+import { LabelWidthCache } from "./labelwidths";
 import { heatmapLayout, viewLayout, type HeatmapLayout } from "./layout";
 import { TiledPicture, makePicture } from "./picture";
 import { inverseIndex } from "./scale";
@@ -51,6 +52,9 @@ export class HeatmapView {
   private raster: Raster | null = null;
   private layout: HeatmapLayout | null = null;
   private labelWidths = { rows: 0, cols: 0 };
+  private readonly labelCache = new LabelWidthCache();
+  /** The overlay's size while it is blank ("" when it shows something or is unsized). */
+  private blankOverlay = "";
   private availableWidth = 640;
   private availableHeight = Infinity;
   private selection: HeatmapSelection = { query: null, key: null, locked: false };
@@ -124,7 +128,7 @@ export class HeatmapView {
     this.view = keptView(before, this.view, rows, cols); // a grown matrix (streaming) keeps its zoom
     this.content = content;
     this.raster = this.rasterize(content);
-    this.labelWidths = measureLabels(this.canvas, content);
+    this.labelWidths = measureLabels(this.canvas, content, this.labelCache);
     this.hoverCell = null;
     this.relayout();
   }
@@ -163,14 +167,9 @@ export class HeatmapView {
   /** The narrowest the heatmap can be drawn (at its smallest cells), in CSS pixels. */
   get minimalWidth(): number {
     if (!this.content) return 0;
-    return heatmapLayout({
-      rows: this.content.display.matrix.rows,
-      cols: this.content.display.matrix.cols,
-      availableWidth: 0,
-      rowLabelWidth: this.labelWidths.rows,
-      colLabelWidth: this.labelWidths.cols,
-      pixelRatio: pixelRatioOf(this.canvas),
-    }).width;
+    const { rows, cols } = this.content.display.matrix;
+    const { rows: rowLabelWidth, cols: colLabelWidth } = this.labelWidths;
+    return heatmapLayout({ rows, cols, availableWidth: 0, rowLabelWidth, colLabelWidth, pixelRatio: pixelRatioOf(this.canvas) }).width;
   }
 
   /** Where the row of `query` is on the canvas (CSS px), or null when it is not on screen. */
@@ -195,6 +194,7 @@ export class HeatmapView {
     this.layout = null;
     sizeCanvas(this.canvas, 1, 1, 1);
     sizeCanvas(this.overlay, 1, 1, 1);
+    this.blankOverlay = "";
   }
 
   /**
@@ -268,10 +268,14 @@ export class HeatmapView {
   private paintOverlay(): void {
     const { content, raster, layout } = this;
     if (!content || !raster || !layout) return;
-    const ctx = sizeCanvas(this.overlay, layout.width, layout.height, pixelRatioOf(this.canvas));
-    if (!ctx) return;
     const row = this.selection.query === null ? -1 : (raster.rowOfQuery[this.selection.query] ?? -1);
     const col = this.selection.key === null ? -1 : (raster.colOfKey[this.selection.key] ?? -1);
+    // nothing to draw on an overlay already blank at this size (a head switch): no new canvas frame
+    const blank = row < 0 && col < 0 && this.hoverCell === null ? `${layout.width}x${layout.height}@${pixelRatioOf(this.canvas)}` : "";
+    if (blank && blank === this.blankOverlay) return;
+    const ctx = sizeCanvas(this.overlay, layout.width, layout.height, pixelRatioOf(this.canvas));
+    this.blankOverlay = ctx ? blank : "";
+    if (!ctx) return;
     const selection = { row, col, locked: this.selection.locked, hover: this.hoverCell };
     paintSelection(ctx, layout, content, selection, this.theme, this.chip, pixelRatioOf(this.canvas), this.view);
   }

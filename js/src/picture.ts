@@ -32,6 +32,8 @@ export class DensePicture implements Picture {
     readonly backing: HTMLCanvasElement,
     private readonly data: Float32Array,
     private readonly cols: number,
+    /** The RGBA pixels put into `backing` (reused by the next picture of the same size). */
+    readonly pixels: Uint8ClampedArray | null = null,
   ) {}
 
   draw(ctx: CanvasRenderingContext2D, view: Viewport, grid: Rect): void {
@@ -180,9 +182,10 @@ export function makePicture(
   const causal = content.causal
     ? { rowIndex, colIndex, offset: causalOffset(content.source.rows, content.source.cols) }
     : null;
-  const pixels = rasterize(matrix, { mapper, causal });
-  const reuse = old instanceof DensePicture ? old.backing : undefined;
-  return new DensePicture(pixelCanvas(doc, pixels, matrix.cols, matrix.rows, reuse), matrix.data, matrix.cols);
+  // a head switch at the same size reuses the old picture's pixel buffer and backing canvas
+  const dense = old instanceof DensePicture ? old : null;
+  const pixels = rasterize(matrix, { mapper, causal }, dense?.pixels ?? undefined);
+  return new DensePicture(pixelCanvas(doc, pixels, matrix.cols, matrix.rows, dense?.backing), matrix.data, matrix.cols, pixels);
 }
 
 /**

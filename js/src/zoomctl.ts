@@ -72,12 +72,13 @@ export class ZoomControl {
   update(view: Viewport | null, rows: number, cols: number): void {
     const zoomed = view !== null && !isFull(view, rows, cols);
     this.reset.hidden = !zoomed;
-    this.label.textContent =
+    const label =
       view && zoomed
         ? `queries ${view.r0}\u2013${view.r1 - 1}, keys ${view.c0}\u2013${view.c1 - 1} of ${rows} \u00d7 ${cols}`
         : view && rows > 0
           ? "wheel or +/\u2212 to zoom, drag to pan"
           : "";
+    if (this.label.textContent !== label) this.label.textContent = label; // unchanged: no DOM mutation
   }
 
   private resetView(): void {

@@ -133,4 +133,16 @@ describe("the fast paths draw what the cell-by-cell definition does", () => {
       }
     }
   });
+
+  it("rasterizeDifference refills a buffer of the same size, and allocates for a larger matrix", () => {
+    const small = matrix(3, 4, 0.5);
+    const first = rasterizeDifference(small, 1);
+    const other = matrix(3, 4, 1.7);
+    const again = rasterizeDifference(other, 1, RDBU_R, first);
+    expect(again).toBe(first); // a head switch: the same buffer
+    expect(Array.from(again)).toEqual(Array.from(rasterizeDifference(other, 1))); // every pixel rewritten
+    const larger = rasterizeDifference(matrix(5, 4, 0.5), 1, RDBU_R, first);
+    expect(larger).not.toBe(first);
+    expect(larger.length).toBe(5 * 4 * 4);
+  });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { VIRIDIS } from "../src/colormap";
+import { VIRIDIS, colorIndex } from "../src/colormap";
 import { byteColorIndices, causalOffset, isMasked, pooledMask, rasterize, rasterizeOverview } from "../src/raster";
 import { identityIndex, makeMapper } from "../src/scale";
 import type { Matrix, Overview } from "../src/types";
@@ -45,6 +45,43 @@ describe("rasterize", () => {
     const causal = { rowIndex: Int32Array.from([1, 3]), colIndex: Int32Array.from([0, 2]), offset: 0 };
     const pixels = rasterize(m, { mapper: makeMapper("linear", 1, 3), causal });
     expect([pixels[3], pixels[7], pixels[11], pixels[15]]).toEqual([255, 0, 255, 255]);
+  });
+
+  it("writes the bytes of the table's entries, cell by cell, on every scale and under a mask", () => {
+    const n = 23;
+    const data = Float32Array.from({ length: n * n }, (_, i) => (i % 7 === 0 ? 0 : Math.abs(Math.sin(i * 0.61)) ** 3));
+    data[5] = NaN;
+    data[6] = -0.25;
+    data[7] = 2; // above vmax
+    const m: Matrix = { rows: n, cols: n, data };
+    const causal = { rowIndex: identityIndex(n), colIndex: identityIndex(n), offset: 0 };
+    for (const scale of ["linear", "sqrt", "log"] as const) {
+      const mapper = makeMapper(scale, 1, 3);
+      for (const mask of [null, causal]) {
+        const pixels = rasterize(m, { mapper, causal: mask });
+        for (let q = 0; q < n; q++) {
+          for (let k = 0; k < n; k++) {
+            const cell = q * n + k;
+            const expected = mask && k > q ? [0, 0, 0, 0] : viridis(colorIndex(mapper(data[cell])));
+            expect(rgba(pixels, cell)).toEqual(expected);
+          }
+        }
+      }
+    }
+  });
+
+  it("refills the buffer of the last picture at the same size, and allocates for a larger one", () => {
+    const mapper = makeMapper("linear", 1, 3);
+    const first = rasterize(matrix, { mapper });
+    const other: Matrix = { rows: 2, cols: 2, data: Float32Array.from([1, 0.25, 0, 0.5]) };
+    const again = rasterize(other, { mapper }, first);
+    expect(again).toBe(first);
+    expect(Array.from(again)).toEqual(Array.from(rasterize(other, { mapper }))); // every pixel rewritten
+    const larger: Matrix = { rows: 3, cols: 2, data: new Float32Array(6) };
+    expect(rasterize(larger, { mapper }, first)).not.toBe(first);
+    // a view that does not start on a 4-byte boundary cannot hold uint32 pixels: a new buffer
+    const odd = new Uint8ClampedArray(new ArrayBuffer(40), 1, 32);
+    expect(rasterize(matrix, { mapper }, odd)).not.toBe(odd);
   });
 
   it("shifts the mask by cached keys when there are more keys than queries", () => {
