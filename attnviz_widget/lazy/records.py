@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import torch
@@ -24,7 +25,8 @@ class LayerRecord:
         softcap: scores become ``tanh(s / softcap) * softcap`` before the mask, or None.
         sinks: per-head logits ``(heads,)`` that join every row's softmax and are then dropped, or None.
         row_max, row_sum: float32 ``(heads, query)`` softmax normalisers once computed: a weight is
-            ``exp(s - row_max) / row_sum``; ``row_sum == 0`` marks a row with every key masked.
+            ``exp(s - row_max) / row_sum``; ``row_sum == 0`` marks a row with every key masked. Read-only
+            (``row_sum`` may be one value expanded, where the forward's kernel gave log-sum-exp rows).
     """
 
     query: torch.Tensor
@@ -57,4 +59,9 @@ class LayerRecord:
     def own_nbytes(self) -> int:
         """Bytes of the tensors this layer alone holds (masks and biases can be shared)."""
         parts = [self.query, self.key, self.sinks, self.row_max, self.row_sum]
-        return sum(t.numel() * t.element_size() for t in parts if t is not None)
+        return sum(_stored(t) * t.element_size() for t in parts if t is not None)
+
+
+def _stored(tensor: torch.Tensor) -> int:
+    """Elements ``tensor`` really holds: an expanded (stride 0) dimension holds one."""
+    return math.prod(size for size, stride in zip(tensor.shape, tensor.stride(), strict=True) if stride != 0)
