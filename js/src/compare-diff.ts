@@ -66,36 +66,60 @@ export function partner(alignment: Alignment, side: "a" | "b", index: number): n
 }
 
 /**
- * B − A of one head on the aligned grid: `queries.a.length × keys.a.length` cells, NaN
- * where either side has a gap (a row or column it lacks), never a shifted row.
+ * The columns of `keys` where both sides have a key, as runs over which both sides' keys step
+ * by one: `[column, keyA, keyB, length]` per run, flattened (a gap or a jump ends a run).
  */
-export function alignedDifference(a: Matrix, b: Matrix, queries: Alignment, keys: Alignment): Matrix {
+export function keyRuns(keys: Alignment): Int32Array {
+  const runs: number[] = [];
+  const cols = keys.a.length;
+  for (let j = 0; j < cols; ) {
+    const ka = keys.a[j];
+    const kb = keys.b[j];
+    if (ka < 0 || kb < 0) {
+      j++;
+      continue;
+    }
+    let n = 1;
+    while (j + n < cols && keys.a[j + n] === ka + n && keys.b[j + n] === kb + n) n++;
+    runs.push(j, ka, kb, n);
+    j += n;
+  }
+  return Int32Array.from(runs);
+}
+
+/**
+ * B − A of one head on the aligned grid: `queries.a.length × keys.a.length` cells, NaN
+ * where either side has a gap (a row or column it lacks), never a shifted row. `runs` are
+ * {@link keyRuns} of `keys` (computed here when not given; a view keeps them), `out` a
+ * buffer to fill when it has the size (a head switch reuses the last one).
+ */
+export function alignedDifference(
+  a: Matrix,
+  b: Matrix,
+  queries: Alignment,
+  keys: Alignment,
+  runs: Int32Array = keyRuns(keys),
+  out?: Float32Array,
+): Matrix {
   const rows = queries.a.length;
   const cols = keys.a.length;
-  const data = new Float32Array(rows * cols);
-  // each column's key on either side, -1 where either side has a gap: one test per cell
-  const keyA = new Int32Array(cols);
-  const keyB = new Int32Array(cols);
-  for (let j = 0; j < cols; j++) {
-    const both = keys.a[j] >= 0 && keys.b[j] >= 0;
-    keyA[j] = both ? keys.a[j] : -1;
-    keyB[j] = both ? keys.b[j] : -1;
-  }
+  const data = out !== undefined && out.length === rows * cols ? out : new Float32Array(rows * cols);
   const valuesA = a.data;
   const valuesB = b.data;
   for (let i = 0; i < rows; i++) {
     const qa = queries.a[i];
     const qb = queries.b[i];
-    const out = i * cols;
-    if (qa < 0 || qb < 0) {
-      data.fill(NaN, out, out + cols);
-      continue;
-    }
+    const row = i * cols;
+    data.fill(NaN, row, row + cols); // gaps; the runs overwrite every column both sides have
+    if (qa < 0 || qb < 0) continue;
     const rowA = qa * a.cols;
     const rowB = qb * b.cols;
-    for (let j = 0; j < cols; j++) {
-      const ka = keyA[j];
-      data[out + j] = ka < 0 ? NaN : valuesB[rowB + keyB[j]] - valuesA[rowA + ka];
+    for (let r = 0; r < runs.length; r += 4) {
+      const at = row + runs[r];
+      const fromA = rowA + runs[r + 1];
+      const fromB = rowB + runs[r + 2];
+      const n = runs[r + 3];
+      for (let t = 0; t < n; t++) data[at + t] = valuesB[fromB + t] - valuesA[fromA + t];
     }
   }
   return { rows, cols, data };

@@ -12,6 +12,7 @@ import {
   alignedDifference,
   decodeAlignment,
   differenceCaption,
+  keyRuns,
   rasterizeDifference,
   scoreGrid,
   symmetricRange,
@@ -127,8 +128,10 @@ export function renderComparison(model: AnyModelLike, el: HTMLElement, options?:
 
   let ticket = 0;
   let destroyed = false;
-  /** The B − A pixels of the last paint, refilled by the next one of the same size. */
+  /** The B − A values and pixels of the last paint, refilled by the next one of the same size. */
+  let diffValues: Float32Array | undefined;
   let diffPixels: Uint8ClampedArray | undefined;
+  const runs = keyRuns(keys);
   const paintDifference = async (): Promise<void> => {
     const mine = ++ticket;
     const layer = Number(model.get("layer"));
@@ -143,7 +146,8 @@ export function renderComparison(model: AnyModelLike, el: HTMLElement, options?:
         }),
       );
       if (destroyed || mine !== ticket) return;
-      const diff = alignedDifference(matrices[0], matrices[1], queries, keys);
+      const diff = alignedDifference(matrices[0], matrices[1], queries, keys, runs, diffValues);
+      diffValues = diff.data;
       const range = symmetricRange(diff.data);
       diffPixels = rasterizeDifference(diff, range, RDBU_R, diffPixels);
       pixelCanvas(doc, diffPixels, diff.cols, diff.rows, diffCanvas);

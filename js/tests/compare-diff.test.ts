@@ -6,6 +6,7 @@ import {
   decodeAlignment,
   differenceCaption,
   divergingIndex,
+  keyRuns,
   partner,
   rasterizeDifference,
   scoreGrid,
@@ -132,6 +133,27 @@ describe("the fast paths draw what the cell-by-cell definition does", () => {
         expect(Array.from(pixels.subarray(4 * cell, 4 * cell + 4))).toEqual(rgba);
       }
     }
+  });
+
+  it("keyRuns: the columns both sides have, in runs where both keys step by one", () => {
+    // A: 0 1 2 - 3 4 ; B: 0 1 - 2 3 5 (B skips its key 4: a jump ends a run)
+    const keys = { a: Int32Array.from([0, 1, 2, -1, 3, 4]), b: Int32Array.from([0, 1, -1, 2, 3, 5]) };
+    expect(Array.from(keyRuns(keys))).toEqual([0, 0, 0, 2, 4, 3, 3, 1, 5, 4, 5, 1]);
+    expect(Array.from(keyRuns({ a: Int32Array.from([-1, -1]), b: Int32Array.from([0, -1]) }))).toEqual([]);
+  });
+
+  it("alignedDifference refills a buffer of its size, gaps included, and allocates for another size", () => {
+    const queries = randomAlignment(13, 5);
+    const keys = randomAlignment(11, 7);
+    const count = (xs: Int32Array): number => xs.filter((x) => x >= 0).length;
+    const a = matrix(count(queries.a), count(keys.a), 0.37);
+    const b = matrix(count(queries.b), count(keys.b), 0.91);
+    const buffer = new Float32Array(13 * 11).fill(42); // stale values of an earlier head
+    const diff = alignedDifference(a, b, queries, keys, keyRuns(keys), buffer);
+    expect(diff.data).toBe(buffer);
+    const fresh = alignedDifference(a, b, queries, keys);
+    expect(Array.from(diff.data).map(String)).toEqual(Array.from(fresh.data).map(String)); // NaN at every gap too
+    expect(alignedDifference(a, b, queries, keys, keyRuns(keys), new Float32Array(5)).data.length).toBe(13 * 11);
   });
 
   it("rasterizeDifference refills a buffer of the same size, and allocates for a larger matrix", () => {
