@@ -19,7 +19,11 @@ repeat, in this order:
   thumbnails, traits); ``first layer``: from its start to the first layer's message;
 * ``show``: ``AttentionWidget.show(text)`` through the worker thread, with display (no browser).
 
-The order of the three alternates between repeats (the machine's load drifts).
+The order of the three alternates between repeats (the machine's load drifts). numpy's matrix
+products (``old``'s rollout) wake OpenBLAS's thread pool, whose threads spin for a while after each
+product and slow whatever runs next on the same cores (with one torch thread: a show cost ~0.96 s
+more CPU than its extraction while the progressive rollout multiplied with numpy, ~0.01 s since it
+multiplies on torch's threads): compare steps with that in mind.
 
 Reports medians and each as a ratio to ``extract`` (the same script, the same machine load). With
 ``--profile``, prints the top entries (own time) of one extraction and landing under cProfile. The browser's
