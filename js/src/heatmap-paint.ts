@@ -5,7 +5,7 @@
  */
 import { PRINT_THEME, font, hatchPattern, renderChip, sizeCanvas, themeOf, type Theme } from "./canvas";
 import { GENERATED_COLOR, displayedBoundary, generated, paintBoundary, type Boundary } from "./boundary";
-import { COLORMAP_SIZE, VIRIDIS } from "./colormap";
+import { fillGradient, type GradientCache } from "./colorbar";
 import type { Cell } from "./hittest";
 import type { LabelExtent, LabelWidthCache } from "./labelwidths";
 import { LABEL_FONT_PX, labelIndices, truncateLabel, type HeatmapLayout } from "./layout";
@@ -50,7 +50,8 @@ export function quote(token: string | undefined): string {
 
 /**
  * Draw labels, the (hatched-under) heatmap and the colour bar for `layout`. `view` is the
- * window of displayed rows and columns on screen (the layout has its size).
+ * window of displayed rows and columns on screen (the layout has its size); `gradient`
+ * keeps the colour bar's gradient between paints (a view's; none for an export).
  */
 export function paintHeatmap(
   ctx: CanvasRenderingContext2D,
@@ -60,6 +61,7 @@ export function paintHeatmap(
   theme: Theme,
   view: Viewport,
   fetch = true,
+  gradient: GradientCache | null = null,
 ): void {
   const { grid } = layout;
   const { rowIndex, colIndex } = content.display;
@@ -99,18 +101,19 @@ export function paintHeatmap(
   const { boundary } = content;
   if (boundary) paintBoundary(ctx, layout, view, displayedBoundary(rowIndex, boundary.query), displayedBoundary(colIndex, boundary.key));
 
-  paintColorbar(ctx, layout, content, theme);
+  paintColorbar(ctx, layout, content, theme, gradient);
 }
 
-function paintColorbar(ctx: CanvasRenderingContext2D, layout: HeatmapLayout, content: HeatmapContent, theme: Theme): void {
+function paintColorbar(
+  ctx: CanvasRenderingContext2D,
+  layout: HeatmapLayout,
+  content: HeatmapContent,
+  theme: Theme,
+  gradient: GradientCache | null,
+): void {
   const bar = layout.colorbar;
-  const steps = Math.max(1, Math.round(bar.h));
-  for (let i = 0; i < steps; i++) {
-    const t = 1 - (i + 0.5) / steps;
-    const k = 4 * Math.min(COLORMAP_SIZE - 1, Math.floor(t * COLORMAP_SIZE));
-    ctx.fillStyle = `rgb(${VIRIDIS[k]}, ${VIRIDIS[k + 1]}, ${VIRIDIS[k + 2]})`;
-    ctx.fillRect(bar.x, bar.y + (i * bar.h) / steps, bar.w, bar.h / steps + 0.5);
-  }
+  if (gradient) gradient.paint(ctx, bar);
+  else fillGradient(ctx, bar);
   ctx.strokeStyle = theme.muted;
   ctx.lineWidth = 1;
   ctx.strokeRect(bar.x - 0.5, bar.y - 0.5, bar.w + 1, bar.h + 1);

@@ -1,13 +1,13 @@
 /**
- * The focused heatmap: query tokens down, key tokens across, a colour bar, a tooltip.
- *
- * Three layers keep it fast at 512 tokens: the matrix is rasterised once (one pixel per
- * cell, `putImageData`) into an offscreen backing canvas; the visible canvas scales it with
- * `drawImage` (no smoothing) and draws labels; selection highlights go on a transparent
- * overlay canvas, the only thing redrawn while the pointer moves. Zoom and pan (`zoomctl.ts`)
- * show a window of the matrix: the same backing canvas, cropped, with bigger cells.
+ * The focused heatmap: query tokens down, key tokens across, a colour bar, a tooltip. The
+ * matrix is rasterised (one pixel per cell) into an offscreen backing canvas that the visible
+ * canvas scales with `drawImage` (no smoothing) and labels; selection highlights go on a
+ * transparent overlay, the only thing redrawn while the pointer moves. A head switch reuses
+ * the pixel buffer, label widths and colour-bar gradient, and leaves a blank overlay alone.
+ * Zoom and pan (`zoomctl.ts`) show a window of the matrix: the backing canvas, cropped.
  */
 import { PRINT_THEME, canvasPoint, pixelRatioOf, sizeCanvas, themeOf, type Theme } from "./canvas";
+import { GradientCache } from "./colorbar";
 import {
   cellTooltip,
   measureLabels,
@@ -53,6 +53,7 @@ export class HeatmapView {
   private layout: HeatmapLayout | null = null;
   private labelWidths = { rows: 0, cols: 0 };
   private readonly labelCache = new LabelWidthCache();
+  private readonly gradient = new GradientCache(() => this.canvas.ownerDocument.createElement("canvas"));
   /** The overlay's size while it is blank ("" when it shows something or is unsized). */
   private blankOverlay = "";
   private availableWidth = 640;
@@ -258,7 +259,7 @@ export class HeatmapView {
     if (!content || !raster || !layout) return;
     this.theme = themeOf(this.canvas);
     const ctx = sizeCanvas(this.canvas, layout.width, layout.height, pixelRatioOf(this.canvas));
-    if (ctx) paintHeatmap(ctx, layout, content, raster, this.theme, this.view);
+    if (ctx) paintHeatmap(ctx, layout, content, raster, this.theme, this.view, true, this.gradient);
     // tile traffic, for automation and tests
     if (raster.picture instanceof TiledPicture) this.canvas.dataset.tiles = raster.picture.traffic;
     else delete this.canvas.dataset.tiles;

@@ -21,7 +21,11 @@ the score grid does), each switch at the start of an animation frame. Timed per 
   three are on screen in the very next frame after the switch).
 
 The baseline is the same switch in a single-run widget (side A's data alone, the ordinary
-view), timed the same way. A frame is 16.7 ms at 60 Hz.
+view), timed the same way. A frame is 16.7 ms at 60 Hz. "updated" includes the frame the
+switch happens in: the script that paints (in the animation-frame callback), then the
+browser's style, layout, paint and commit of that frame. ``--profile`` writes a CPU profile of
+the timed switches; an unminified ``--bundle`` names its functions. The load average is
+printed: on a shared machine it moves these numbers more than anything else.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import os
 import shutil
 import statistics
 import sys
@@ -155,6 +160,7 @@ def main() -> None:
     parser.add_argument("--profile", type=Path, default=None,
                         help="write a Chrome CPU profile of the timed switches (.cpuprofile) here")
     args = parser.parse_args()
+    load_before = os.getloadavg()
     from browser.fake_model_page import serve
     from browser.lab_harness import CHROMIUM, CHROMIUM_ARGS
     from playwright.sync_api import sync_playwright
@@ -186,7 +192,8 @@ def main() -> None:
                     args.profile.write_text(json.dumps(profiler.send("Profiler.stop")["profile"]), encoding="utf-8")
                 browser.close()
     frame_ms = 1000 / 60
-    print(f"head switch at {args.tokens} tokens, 12 layers × 12 heads, {args.switches} switches, layer loaded")
+    print(f"head switch at {args.tokens} tokens, 12 layers × 12 heads, {args.switches} switches, layer loaded; "
+          f"load average {load_before[0]:.2f} before, {os.getloadavg()[0]:.2f} after ({os.cpu_count()} CPUs)")
     print(f"{'view':34s} {'updated ms':>22s} {'next frame ms':>14s} {'frames':>7s} {'<= 1 frame':>10s}")
     for which, label in (("single", "single-run widget (baseline)"), ("comparison", "comparison: A, B and B − A")):
         ready = [r[0] for r in results[which]]
