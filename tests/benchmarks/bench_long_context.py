@@ -15,6 +15,13 @@ above the loaded model:
   512 × 512 full-resolution tile and a full ``1 × T`` row (medians over positions and heads);
 - ``dense``: ``attnviz_widget.extract(..., store="dense")``, every weight in one array, for the ratio.
 
+Peak RSS includes glibc heap fragmentation, which varies from run to run with the allocation
+order: the plain forward at 32,768 tokens measured 347-443 MiB in different runs of the same code,
+the lazy one 577-659 MiB; use ``--repeats``. Without fragmentation (diagnosis only:
+``MALLOC_MMAP_THRESHOLD_=131072``) plain vs lazy measured 180 vs 288 MiB at 16,384 tokens and
+344 vs 550 MiB at 32,768. The lazy floor there is the queries and keys of the layers already run
+plus the model's own transient at the last layer's rotary embedding (about 535 MiB by arithmetic).
+
 ``--shape 8b --device cuda --dtype bfloat16`` gives the issue's GPU shape (32 × 32 heads, 8 KV
 heads, head dim 128); on CUDA, memory is the peak of ``torch.cuda.max_memory_allocated``.
 """
