@@ -7,6 +7,7 @@ and :func:`rollout_problem` is the one definition of when rollout is defined.
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -15,6 +16,21 @@ from .errors import InputError
 
 if TYPE_CHECKING:  # pragma: no cover
     from .data import AttentionData
+
+
+def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """float32 ``a @ b`` on torch's intra-op threads where torch is already loaded, else numpy's.
+
+    Rollout runs next to the model (between its layers, or right after a forward): torch's product
+    uses the OpenMP team the model uses, while numpy's wakes OpenBLAS's own thread pool, which keeps
+    spinning after the product and competes with the model for the same cores (measured at 512
+    tokens, 12 layers, one torch thread: +0.7 s of CPU for the 12 products with numpy, +0.1 s with
+    torch). The two differ in the last bits only (float32 accumulation order).
+    """
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return a @ b
+    return torch.from_numpy(np.ascontiguousarray(a)).matmul(torch.from_numpy(np.ascontiguousarray(b))).numpy()
 
 
 def head_mean(attentions: np.ndarray) -> np.ndarray:
@@ -32,7 +48,7 @@ def attention_rollout(attentions: np.ndarray) -> np.ndarray:
 
     Each layer's heads are averaged, the identity is added for the residual
     connection, rows are renormalised to sum to 1, and the result is multiplied
-    through the layers: ``R_l = A_l @ R_(l-1)``, in float32 with numpy.
+    through the layers: ``R_l = A_l @ R_(l-1)``, in float32 (products by :func:`matmul`).
 
     Args:
         attentions: ``(layers, heads, seq, seq)`` self-attention of consecutive layers
@@ -51,7 +67,7 @@ def attention_rollout(attentions: np.ndarray) -> np.ndarray:
     for index, layer in enumerate(attentions):
         mixed = layer.mean(axis=0, dtype=np.float32) + identity
         mixed /= mixed.sum(axis=-1, keepdims=True)
-        current = mixed @ current
+        current = matmul(mixed, current)
         rollout[index] = current
     return rollout
 

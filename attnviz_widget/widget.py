@@ -99,7 +99,7 @@ class AttentionWidget(OneViewPerCell, anywidget.AnyWidget, DataTraits, ViewState
         """Bytes of attention values sent so far: ``first_matrix`` of each data set and every reply
         (the overview not counted)."""
         self._extractor = None
-        self._runner: ExtractionRunner[tuple[AttentionData, ProgressiveOverview]] | None = None
+        self._runner: ExtractionRunner[Any, tuple[AttentionData, ProgressiveOverview | None]] | None = None
         if model is not None:
             from .extractor import AttentionExtractor
 
