@@ -207,6 +207,19 @@ def test_captured_layers_are_released_from_the_model_outputs(model_dirs: dict[st
     assert all(weights.numel() == 0 for weights in returned[0].attentions)
 
 
+def test_the_capture_sites_are_learnt_once_per_model_object(model_dirs: dict[str, Path]) -> None:
+    """A second backend on the same loaded model (a new widget, each extract(model, text)) runs no probe."""
+    first = AttentionExtractor(model_dirs["gpt2"], device="cpu")
+    sites = first.backend._ensure_sites()
+    forwards = []
+    handle = first.model.register_forward_hook(lambda module, args, output: forwards.append(args))
+    second = AttentionExtractor(first.model, tokenizer=first.backend.tokenizer)
+    assert second.backend._ensure_sites() == sites and forwards == []
+    np.testing.assert_array_equal(second.extract(TEXT).attentions, first.extract(TEXT).attentions)
+    handle.remove()
+    assert len(forwards) == 2, "one forward per extraction, no probe"
+
+
 def test_train_mode_is_restored_and_dropout_is_off(model_dirs: dict[str, Path]) -> None:
     from transformers import AutoModelForSequenceClassification
 
