@@ -65,8 +65,8 @@ class GenerationView(traitlets.HasTraits):
     """Whether ``step`` moves to each newly streamed token (the user has not moved it away)."""
 
     def generate(
-        self, prompt: str | None = None, *, max_new_tokens: int | None = None, timeout: float | None = None,
-        **options: Any,
+        self, prompt: str | None = None, *, max_new_tokens: int | None = None, wait: bool = True,
+        timeout: float | None = None, **options: Any,
     ) -> Any:
         """Let the model write after ``prompt``, showing each token as it comes; return the widget.
 
@@ -80,6 +80,9 @@ class GenerationView(traitlets.HasTraits):
             prompt: the text to continue (``messages=``/``chat=True`` for chat templates, as
                 :func:`attnviz_widget.generate` takes them).
             max_new_tokens: at most this many tokens (default: ``generate``'s).
+            wait: return once the result is in (True), or at once (False): the kernel then stays
+                free while the model writes, so the browser's requests (another head's layer, the
+                step grid's rows) are answered during streaming; :meth:`wait` blocks later.
             timeout: seconds to wait for the result (None: as long as it takes).
             **options: as :func:`attnviz_widget.generate` takes them (``do_sample``, ``temperature``,
                 ``top_p``, ``seed``, ``stop_strings``, ``chat``, ``messages``, ...). The widget's own
@@ -102,6 +105,8 @@ class GenerationView(traitlets.HasTraits):
         try:
             self._submit(plan)
             display(self)  # once per cell: see attnviz_widget.display
+            if not wait:
+                return self
             self._runner.wait(timeout)
         except KeyboardInterrupt as interrupt:
             self._interrupted(interrupt)

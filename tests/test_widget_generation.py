@@ -202,3 +202,29 @@ def test_the_throttle_sends_the_first_token_at_once_then_spaces_them_by_cost() -
     assert not throttle.due()
     now[0] += MIN_STREAM_INTERVAL
     assert throttle.due()
+
+
+def test_without_waiting_the_call_returns_at_once_and_requests_are_answered_while_it_writes(
+    gpt2_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    widget = streaming_widget(gpt2_dir, monkeypatch)
+    streaming, release = threading.Event(), threading.Event()
+
+    def hold_the_model(change: dict[str, Any]) -> None:  # on the worker thread, mid-generation
+        if (widget.meta.get("generation") or {}).get("streaming") and not streaming.is_set():
+            streaming.set()
+            release.wait(30)
+
+    widget.observe(hold_the_model, names="data_version")
+    assert widget.generate(PROMPT, max_new_tokens=20, wait=False) is widget
+    assert streaming.wait(60), "no token streamed"
+    # the model is still writing; the kernel's thread answers the step grid's request now
+    query = widget.meta["generation"]["prompt_tokens"] - 1
+    reply, payload = widget.answer_request({"type": "request", "id": "r", "version": widget.data_version,
+                                            "what": "rows", "query": query})
+    assert reply["type"] == "rows" and payload and widget.meta["generation"]["streaming"] is True
+    release.set()
+    widget.wait(120)
+    assert widget.status == "ready" and widget.meta["generation"]["streaming"] is False
