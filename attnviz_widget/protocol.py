@@ -71,6 +71,27 @@ class Served:
         return encoded
 
 
+class RolloutOnRequest(Served):
+    """A :class:`Served` whose rollout is computed and encoded on its first request: for a first
+    paint sent without it (:func:`attnviz_widget.wire.build_first_view`)."""
+
+    def __init__(self, view: AttentionData, version: int) -> None:
+        self._rollout_bytes: bytes | None = None
+        super().__init__(view, version, None)
+
+    @property  # type: ignore[override]
+    def rollout_bytes(self) -> bytes | None:
+        from .wire import can_roll_out
+
+        if self._rollout_bytes is None and can_roll_out(self.view):
+            self._rollout_bytes = float16_bytes(self.view.rollout())
+        return self._rollout_bytes
+
+    @rollout_bytes.setter
+    def rollout_bytes(self, value: bytes | None) -> None:
+        self._rollout_bytes = value
+
+
 def layer_problem(view: AttentionData) -> str | None:
     """Why a whole layer is not sent, or None: weights computed on demand past the memory budget
     (every head's ``T × T`` matrix at once); the frontend reads such data through tiles."""

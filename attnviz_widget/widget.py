@@ -23,11 +23,11 @@ from .display import OneViewPerCell
 from .errors import AttnvizError, InputError
 from .html_export import BUNDLE
 from .progressive import ProgressiveOverview, kept_layers, landing_section
-from .protocol import Served, answer
+from .protocol import RolloutOnRequest, Served, answer
 from .runner import OUT_OF_MEMORY_HINT, ExtractionRunner, add_note, describe_failure, is_out_of_memory
 from .traits import DataTraits, ViewState, check_head, check_layer, fit_selection
 from .widget_generation import GenerationView
-from .wire import build_view, float16_bytes
+from .wire import build_first_view, build_view, can_roll_out, float16_bytes
 
 EXTRACT_OPTIONS = ("layers", "max_length", "truncation", "target", "trust_remote_code", "store", "memory_budget")
 
@@ -257,14 +257,16 @@ class AttentionWidget(OneViewPerCell, anywidget.AnyWidget, DataTraits, ViewState
         self._set_data(data, None)
 
     def _set_data(
-        self, data: AttentionData, progressive: ProgressiveOverview | None, streaming: dict[str, Any] | None = None
+        self, data: AttentionData, progressive: ProgressiveOverview | None, streaming: dict[str, Any] | None = None,
+        *, light: bool = False,
     ) -> None:
-        """Show ``data``; ``streaming``: ``meta.generation`` of a generation still running."""
+        """Show ``data``; ``streaming``: ``meta.generation`` of a generation still running; ``light``:
+        send no overview and compute no rollout yet (a first paint that a full data set follows)."""
         with self._lock:
             self._data = data
             self._streaming = streaming
             section = self.section if self.section in data.sections else next(iter(data.sections))
-            self._load_section(section, progressive)
+            self._load_section(section, progressive, light=light)
             self.section = section  # the observer sees the section loaded and does nothing
 
     @traitlets.observe("section")
@@ -285,24 +287,29 @@ class AttentionWidget(OneViewPerCell, anywidget.AnyWidget, DataTraits, ViewState
             raise traitlets.TraitError(f"section {value!r} does not exist; choose from {', '.join(data.sections)}")
         return value
 
-    def _load_section(self, section: str, progressive: ProgressiveOverview | None = None) -> None:
+    def _load_section(
+        self, section: str, progressive: ProgressiveOverview | None = None, *, light: bool = False
+    ) -> None:
         """Send stack ``section`` of the data (called holding the lock); ``progressive``: the
-        thumbnails pooled while the forward ran, reused for the overview."""
+        thumbnails pooled while the forward ran, reused for the overview; ``light``: no overview,
+        rollout computed on request (:func:`~attnviz_widget.wire.build_first_view`)."""
         assert self._data is not None
         part = self._data.part(section)
         precomputed = None if progressive is None else progressive.collected(
             section, part.layer_indices, len(part.queries), len(part.keys))
-        payload = build_view(self._data, section, precomputed)
+        payload = build_first_view(self._data, section) if light else build_view(self._data, section, precomputed)
         streaming = self._streaming
         if streaming is not None and section in (("self",) if streaming["section"] == "self" else ("decoder", "cross")):
             payload.traits["meta"]["generation"] = streaming
         view = payload.view
-        layer, head = fit_selection(view, payload.rollout is not None, self.layer, self.head)
+        has_rollout = payload.rollout is not None or (light and can_roll_out(view))
+        layer, head = fit_selection(view, has_rollout, self.layer, self.head)
         # the one definition of the focused matrix; none when the frontend draws from tiles
         first_matrix = b"" if payload.traits["meta"]["tiled"] else float16_bytes(view.matrix(layer, head))
         self._view = view
         self._view_section = section
-        self._served = Served(view, self.data_version + 1, payload.rollout)
+        version = self.data_version + 1
+        self._served = RolloutOnRequest(view, version) if light else Served(view, version, payload.rollout)
         with self.hold_sync():
             for name, value in payload.traits.items():
                 setattr(self, name, value)

@@ -122,6 +122,7 @@ class GenerationView(traitlets.HasTraits):
 
         runner, job = self._runner, self._runner.running
         throttle = StreamThrottle()
+        sent: list[int] = []
         with self._lock:
             self._follow_step = True
 
@@ -136,7 +137,9 @@ class GenerationView(traitlets.HasTraits):
                 return
             with self._lock:
                 if runner.is_current(job):
-                    self._set_data(data, None, progress.frontend_meta())
+                    # the first token goes light (no overview, rollout on request): on screen sooner
+                    self._set_data(data, None, progress.frontend_meta(), light=not sent)
+                    sent.append(len(progress.steps))
             throttle.sent(started)
 
         return run_generation(plan, on_token=on_token), None

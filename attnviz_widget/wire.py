@@ -201,3 +201,22 @@ def build_view(data: AttentionData, section: str, precomputed: Precomputed | Non
         "overview_scale": overview.scale.astype("<f4").tobytes(),
     }
     return ViewPayload(view=view, traits=traits, rollout=rollout)
+
+
+def build_first_view(data: AttentionData, section: str) -> ViewPayload:
+    """:func:`build_view` without its slow parts, for a first paint: the same traits with an empty
+    overview (the frontend draws none until a full payload brings it) and no rollout computed
+    (serve it with :class:`~attnviz_widget.protocol.RolloutOnRequest`)."""
+    view = data.part(section).without_padding()
+    traits = {
+        "tokens": list(view.queries.display),
+        "key_tokens": list(view.keys.display),
+        "special": view.queries.special.tolist(),
+        "key_special": view.keys.special.tolist(),
+        "meta": meta_for(view, list(data.sections)),
+        "prediction": prediction_for(view),
+        "overview": b"",
+        "overview_shape": [],
+        "overview_scale": b"",
+    }
+    return ViewPayload(view=view, traits=traits, rollout=None)

@@ -34,6 +34,7 @@ class Recorder:
         w = self.widget
         self.sets.append({"meta": w.meta, "tokens": list(w.tokens), "step": w.step,
                           "selected": w.selected_token, "locked": w.token_locked,
+                          "overview_shape": list(w.overview_shape),
                           "first": np.frombuffer(w.first_matrix, dtype="<f2").astype(np.float32)})
 
 
@@ -65,6 +66,9 @@ def test_every_token_streams_with_the_rows_that_chose_it(gpt2_dir: Path, monkeyp
             assert got["token_id"] == want.token_id and abs(got["probability"] - want.probability) < 1e-6
         # step follows the newest token and locks the row that chose it
         assert sent["step"] == count - 1 and sent["selected"] == prompt + count - 2 and sent["locked"]
+    # the first token goes light (on screen sooner): no overview yet; every later data set has one
+    assert streamed[0]["overview_shape"] == [] and all(sent["overview_shape"] for sent in streamed[1:])
+    assert landed["overview_shape"] == [2, 7, prompt + 5, prompt + 5]
     generation = landed["meta"]["generation"]
     assert generation["streaming"] is False and generation["finish_reason"] in ("length", "eos")
     assert landed["meta"]["num_queries"] == prompt + 5 and widget.status == "ready"
@@ -228,3 +232,18 @@ def test_without_waiting_the_call_returns_at_once_and_requests_are_answered_whil
     release.set()
     widget.wait(120)
     assert widget.status == "ready" and widget.meta["generation"]["streaming"] is False
+
+
+def test_the_light_first_data_set_serves_rollout_on_request(gpt2_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    widget = streaming_widget(gpt2_dir, monkeypatch)
+    replies = []
+
+    def ask_rollout(change: dict[str, Any]) -> None:
+        if not replies and widget.overview_shape == []:
+            replies.append(widget.answer_request({"type": "request", "id": "r", "version": widget.data_version,
+                                                  "what": "rollout"}))
+
+    widget.observe(ask_rollout, names="data_version")
+    widget.generate(PROMPT, max_new_tokens=2)
+    (reply, payload), = replies
+    assert reply["type"] == "rollout" and reply["shape"][0] == 2 and payload

@@ -12,11 +12,9 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
-import numpy as np
-
 from ..data import AttentionData
-from ..protocol import Served
-from ..wire import ViewPayload, build_view, can_roll_out, float16_bytes, meta_for, prediction_for
+from ..protocol import RolloutOnRequest
+from ..wire import ViewPayload, build_first_view, build_view
 from .result import AttentionComparison
 
 SIDES = ("a", "b")
@@ -33,19 +31,7 @@ def side_data(comparison: AttentionComparison, side: str) -> AttentionData:
 def first_payload(data: AttentionData) -> ViewPayload:
     """``build_view(data, data.kind)`` without its slow parts: the same traits with an empty
     overview (the frontend draws none until it comes) and no rollout computed."""
-    view = data.part(data.kind).without_padding()
-    traits = {
-        "tokens": list(view.queries.display),
-        "key_tokens": list(view.keys.display),
-        "special": view.queries.special.tolist(),
-        "key_special": view.keys.special.tolist(),
-        "meta": meta_for(view, list(data.sections)),
-        "prediction": prediction_for(view),
-        "overview": b"",
-        "overview_shape": [],
-        "overview_scale": b"",
-    }
-    return ViewPayload(view=view, traits=traits, rollout=None)
+    return build_first_view(data, data.kind)
 
 
 def full_payloads(sides: list[AttentionData]) -> list[ViewPayload]:
@@ -56,21 +42,6 @@ def full_payloads(sides: list[AttentionData]) -> list[ViewPayload]:
         return [futures[id(data)].result() for data in sides]
 
 
-class FirstServed(Served):
-    """The server of a side's first payload: rollout is computed and encoded on its first
-    request (the full payload, sent a moment later, brings it computed)."""
-
-    def __init__(self, view: AttentionData, version: int) -> None:
-        self._rollout_bytes: bytes | None = None
-        super().__init__(view, version, None)
-
-    @property  # type: ignore[override]
-    def rollout_bytes(self) -> bytes | None:
-        if self._rollout_bytes is None and can_roll_out(self.view):
-            rollout: np.ndarray = self.view.rollout()
-            self._rollout_bytes = float16_bytes(rollout)
-        return self._rollout_bytes
-
-    @rollout_bytes.setter
-    def rollout_bytes(self, value: bytes | None) -> None:
-        self._rollout_bytes = value
+#: The server of a side's first payload: rollout computed and encoded on its first request (the
+#: full payload, sent a moment later, brings it computed).
+FirstServed = RolloutOnRequest
