@@ -25,7 +25,7 @@ import numpy as np
 from .data import AttentionData
 from .errors import AttnvizError, InputError
 from .prepare import rollout_problem
-from .wire import float16_bytes
+from .wire import can_roll_out, float16_bytes
 
 #: Full-resolution layers kept encoded per data set (the browser caches them too).
 LAYER_CACHE_SIZE = 4
@@ -81,8 +81,6 @@ class RolloutOnRequest(Served):
 
     @property  # type: ignore[override]
     def rollout_bytes(self) -> bytes | None:
-        from .wire import can_roll_out
-
         if self._rollout_bytes is None and can_roll_out(self.view):
             self._rollout_bytes = float16_bytes(self.view.rollout())
         return self._rollout_bytes

@@ -21,6 +21,7 @@ import traitlets
 from .data import AttentionData
 from .display import OneViewPerCell
 from .errors import AttnvizError, InputError
+from .generation.steps import holds_generated_tokens
 from .html_export import BUNDLE
 from .progressive import ProgressiveOverview, kept_layers, landing_section
 from .protocol import RolloutOnRequest, Served, answer
@@ -299,7 +300,7 @@ class AttentionWidget(OneViewPerCell, anywidget.AnyWidget, DataTraits, ViewState
             section, part.layer_indices, len(part.queries), len(part.keys))
         payload = build_first_view(self._data, section) if light else build_view(self._data, section, precomputed)
         streaming = self._streaming
-        if streaming is not None and section in (("self",) if streaming["section"] == "self" else ("decoder", "cross")):
+        if streaming is not None and holds_generated_tokens(section, streaming["section"]):
             payload.traits["meta"]["generation"] = streaming
         view = payload.view
         has_rollout = payload.rollout is not None or (light and can_roll_out(view))

@@ -122,11 +122,12 @@ class GenerationView(traitlets.HasTraits):
 
         runner, job = self._runner, self._runner.running
         throttle = StreamThrottle()
-        sent: list[int] = []
+        first = True
         with self._lock:
             self._follow_step = True
 
         def on_token(progress: GenerationProgress) -> None:
+            nonlocal first
             if not runner.is_current(job):
                 raise Superseded  # stops model.generate; the runner drops this job's outcome
             if not throttle.due():
@@ -138,8 +139,8 @@ class GenerationView(traitlets.HasTraits):
             with self._lock:
                 if runner.is_current(job):
                     # the first token goes light (no overview, rollout on request): on screen sooner
-                    self._set_data(data, None, progress.frontend_meta(), light=not sent)
-                    sent.append(len(progress.steps))
+                    self._set_data(data, None, progress.frontend_meta(), light=first)
+                    first = False
             throttle.sent(started)
 
         return run_generation(plan, on_token=on_token), None

@@ -189,18 +189,7 @@ def build_view(data: AttentionData, section: str, precomputed: Precomputed | Non
     else:
         rollout = rollout_or_none(view)
     overview = build_overview(view, rollout, precomputed=precomputed)
-    traits = {
-        "tokens": list(view.queries.display),
-        "key_tokens": list(view.keys.display),
-        "special": view.queries.special.tolist(),
-        "key_special": view.keys.special.tolist(),
-        "meta": meta_for(view, list(data.sections)),
-        "prediction": prediction_for(view),
-        "overview": overview.pixels.tobytes(),
-        "overview_shape": overview.shape,
-        "overview_scale": overview.scale.astype("<f4").tobytes(),
-    }
-    return ViewPayload(view=view, traits=traits, rollout=rollout)
+    return ViewPayload(view=view, traits=view_traits(view, list(data.sections), overview), rollout=rollout)
 
 
 def build_first_view(data: AttentionData, section: str) -> ViewPayload:
@@ -208,15 +197,20 @@ def build_first_view(data: AttentionData, section: str) -> ViewPayload:
     overview (the frontend draws none until a full payload brings it) and no rollout computed
     (serve it with :class:`~attnviz_widget.protocol.RolloutOnRequest`)."""
     view = data.part(section).without_padding()
-    traits = {
+    return ViewPayload(view=view, traits=view_traits(view, list(data.sections), None), rollout=None)
+
+
+def view_traits(view: AttentionData, sections: list[str], overview: Overview | None) -> dict[str, Any]:
+    """The data traits of ``js/PROTOCOL.md`` for one stack without padding; ``overview`` None sends
+    an empty one (the frontend draws none until a payload brings it)."""
+    return {
         "tokens": list(view.queries.display),
         "key_tokens": list(view.keys.display),
         "special": view.queries.special.tolist(),
         "key_special": view.keys.special.tolist(),
-        "meta": meta_for(view, list(data.sections)),
+        "meta": meta_for(view, sections),
         "prediction": prediction_for(view),
-        "overview": b"",
-        "overview_shape": [],
-        "overview_scale": b"",
+        "overview": b"" if overview is None else overview.pixels.tobytes(),
+        "overview_shape": [] if overview is None else overview.shape,
+        "overview_scale": b"" if overview is None else overview.scale.astype("<f4").tobytes(),
     }
-    return ViewPayload(view=view, traits=traits, rollout=None)

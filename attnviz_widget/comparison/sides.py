@@ -3,7 +3,7 @@
 The first view of a comparison needs the change scores, each side's tokens and meta and
 the focused matrix of each side (A, B and B − A on screen); the overviews (every layer ×
 head pooled, with the mean and rollout columns) are the slow part of a side's payload, as
-long as the scores together. So a side is sent first by :func:`first_payload` (no overview,
+long as the scores together. So a side is sent first by ``wire.build_first_view`` (no overview,
 no rollout computed) and completed by :func:`full_payloads` (``wire.build_view`` of both
 sides, on two threads), which the view sends right after its first paint.
 """
@@ -13,8 +13,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 from ..data import AttentionData
-from ..protocol import RolloutOnRequest
-from ..wire import ViewPayload, build_first_view, build_view
+from ..wire import ViewPayload, build_view
 from .result import AttentionComparison
 
 SIDES = ("a", "b")
@@ -28,12 +27,6 @@ def side_data(comparison: AttentionComparison, side: str) -> AttentionData:
     return data if layers == data.layer_indices else data.select_layers(list(layers))
 
 
-def first_payload(data: AttentionData) -> ViewPayload:
-    """``build_view(data, data.kind)`` without its slow parts: the same traits with an empty
-    overview (the frontend draws none until it comes) and no rollout computed."""
-    return build_first_view(data, data.kind)
-
-
 def full_payloads(sides: list[AttentionData]) -> list[ViewPayload]:
     """``build_view`` of each side, both at once on two threads (numpy releases the GIL in its
     passes); a side that is the other's data is built once."""
@@ -41,7 +34,3 @@ def full_payloads(sides: list[AttentionData]) -> list[ViewPayload]:
         futures = {id(data): pool.submit(build_view, data, data.kind) for data in sides}
         return [futures[id(data)].result() for data in sides]
 
-
-#: The server of a side's first payload: rollout computed and encoded on its first request (the
-#: full payload, sent a moment later, brings it computed).
-FirstServed = RolloutOnRequest

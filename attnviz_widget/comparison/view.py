@@ -29,12 +29,12 @@ from traitlets import Bool, Bytes, Dict, Enum, Int, List, Unicode
 
 from ..data import AttentionData
 from ..errors import AttnvizError, InputError
-from ..protocol import Served, answer
+from ..protocol import RolloutOnRequest, Served, answer
 from ..traits import ViewState
-from ..wire import ViewPayload, float16_bytes
+from ..wire import ViewPayload, build_first_view, float16_bytes
 from .result import AttentionComparison
 from .scores import METRICS
-from .sides import SIDES, FirstServed, first_payload, full_payloads, side_data
+from .sides import SIDES, full_payloads, side_data
 from .wire import comparison_traits
 
 #: Data traits each side has, as the single-run widget names them (``a_tokens``, ``b_tokens``, ...).
@@ -101,10 +101,11 @@ class _ComparisonBase(anywidget.AnyWidget, ViewState):
                 setattr(self, name, value)
             self.layer, self.head = int(layer), head
             for side, data, side_layer in zip(SIDES, sides, focus):
-                payload = first_payload(data)
+                payload = build_first_view(data, data.kind)
                 setattr(self, f"{side}_first_matrix", float16_bytes(payload.view.matrix(side_layer, head)))
                 setattr(self, f"{side}_first_matrix_of", {"layer": side_layer, "head": head})
-                self._load_side(side, payload, FirstServed(payload.view, getattr(self, f"{side}_data_version") + 1))
+                served = RolloutOnRequest(payload.view, getattr(self, f"{side}_data_version") + 1)
+                self._load_side(side, payload, served)
         threading.Thread(target=self._complete_sides, args=(sides,), name="attnviz-compare-overviews",
                          daemon=True).start()
 

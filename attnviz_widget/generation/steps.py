@@ -24,7 +24,10 @@ import numpy as np
 
 from ..errors import FormatError
 
-__all__ = ["FINISH_REASONS", "Alternative", "Generation", "StepScore", "attach_generation", "generated_marks"]
+__all__ = [
+    "FINISH_REASONS", "Alternative", "Generation", "StepScore", "attach_generation", "generated_marks",
+    "holds_generated_tokens",
+]
 
 #: Why generation ended: the end-of-sequence token, ``max_new_tokens`` reached, or another
 #: stopping criterion (a stop string).
@@ -241,14 +244,18 @@ def generated_marks(data: Any) -> tuple[np.ndarray, np.ndarray] | None:
     marks both axes; cross-attention marks the queries (its keys are the encoder's prompt).
     """
     generation = getattr(data, "generation", None)
-    if generation is None:
-        return None
-    kind = data.kind
-    if kind not in ("self", "decoder", "cross") or (kind == "self") != (generation.section == "self"):
+    if generation is None or not holds_generated_tokens(data.kind, generation.section):
         return None
     queries = generation.generated_mask(len(data.queries))
     keys = queries if data.is_self_attention else np.zeros(len(data.keys), dtype=bool)
     return queries, keys
+
+
+def holds_generated_tokens(kind: str, section: str) -> bool:
+    """Whether a stack of ``kind`` has the generated tokens on its query axis, for a generation
+    whose tokens are on stack ``section`` (``"self"``, or ``"decoder"``, whose query axis
+    ``"cross"`` shares)."""
+    return kind in ("self", "decoder", "cross") and (kind == "self") == (section == "self")
 
 
 def attach_generation(data: Any, generation: Generation) -> Any:

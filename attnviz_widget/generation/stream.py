@@ -33,7 +33,7 @@ import torch
 from torch import nn
 
 from ..backends.base import CROSS, DECODER, ENCODER, SELF
-from ..capture import CaptureSite
+from ..capture import CaptureSite, eager_attention
 
 __all__ = ["StreamCapture", "StreamStep", "stack_capacities"]
 
@@ -134,8 +134,6 @@ class StreamCapture:
     @contextmanager
     def running(self, generate_kwargs: dict[str, Any]) -> Iterator[dict[str, Any]]:
         """Hooks installed for the block; yields the extra ``generate`` arguments to pass."""
-        from ..capture import eager_attention
-
         modules = dict(self.model.named_modules())
         with ExitStack() as stack:
             if self.stacks:

@@ -39,7 +39,8 @@ def stream(model: tuple[Any, Any], **options: Any) -> tuple[Any, list[tuple[list
     def on_token(progress: GenerationProgress) -> None:
         partial = progress.partial_data()
         assert partial is not None
-        seen.append((list(progress.steps), {name: np.array(part.attentions) for name, part in partial.sections.items()}))
+        weights = {name: np.array(part.attentions) for name, part in partial.sections.items()}
+        seen.append((list(progress.steps), weights))
 
     plan = plan_generation(model[0], PROMPT, tokenizer=model[1], max_new_tokens=5, **options)
     return run_generation(plan, on_token=on_token), seen
