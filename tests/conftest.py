@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -109,3 +109,15 @@ def random_attention() -> Callable[..., AttentionData]:
 def random_encoder_decoder() -> Callable[..., AttentionData]:
     """Factory of random encoder-decoder data; see :func:`make_encoder_decoder`."""
     return make_encoder_decoder
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread() -> Iterator[None]:
+    """Torch on one thread for a module of tiny models: one thread avoids the OpenMP hand-offs that
+    dominate tiny matmuls on a shared 2-core machine (``pytestmark = pytest.mark.usefixtures(...)``)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

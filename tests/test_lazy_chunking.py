@@ -23,6 +23,9 @@ from attnviz_widget.errors import InputError  # noqa: E402
 from attnviz_widget.lazy import LazyCapture  # noqa: E402
 from attnviz_widget.lazy.chunking import chunked_feed_forward, run_in_chunks  # noqa: E402
 
+#: tiny matmuls on one torch thread (bit-identical reruns, no OpenMP hand-offs): tests/conftest.py
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 TOL = 1e-5
 #: (tokens, padded tokens at the end); position tables of the tiny BERT family, GPT-2 and BART hold 64.
 LENGTHS = {"bert": (48, 6), "distilbert": (48, 6), "roberta": (48, 6), "gpt2": (48, 6), "bart": (48, 6),
@@ -31,14 +34,6 @@ FAMILIES = sorted(LENGTHS)
 #: Families whose feed-forward is inline in the layer's forward (nothing to wrap).
 INLINE = {"bart"}
 CHUNK = 16
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread() -> Any:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

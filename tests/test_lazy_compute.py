@@ -19,15 +19,10 @@ from attnviz_widget.lazy.masks import MaskSpec, describe, from_tensor  # noqa: E
 from attnviz_widget.lazy.records import LayerRecord  # noqa: E402
 from attnviz_widget.wire import block_edges, max_pool  # noqa: E402
 
+#: tiny matmuls on one torch thread (bit-identical reruns, no OpenMP hand-offs): tests/conftest.py
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 TOL = 1e-5
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread() -> Any:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def make_record(

@@ -25,21 +25,15 @@ from attnviz_widget.errors import InputError  # noqa: E402
 from attnviz_widget.lazy import LazyCapture, LazyStack, lazy_supported  # noqa: E402
 from attnviz_widget.wire import max_pool  # noqa: E402
 
+#: tiny matmuls on one torch thread (bit-identical reruns, no OpenMP hand-offs): tests/conftest.py
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 TOL = 1e-5
 #: (tokens, padded tokens at the end) per family: position tables of the tiny BERT, GPT-2 and
 #: BART hold 64 positions; the rotary and relative-bias families run longer than their windows.
 LENGTHS = {"bert": (48, 6), "gpt2": (48, 6), "bart": (48, 6), "t5": (120, 9),
            "llama": (160, 11), "qwen2": (160, 11), "mistral": (160, 11), "gemma2": (160, 11)}
 FAMILIES = sorted(LENGTHS)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread() -> Any:
-    """Tiny matmuls: one thread avoids OpenMP hand-offs that dominate on a shared 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -15,13 +15,8 @@ from attnviz_widget.lazy.masks import MaskSpec  # noqa: E402
 from attnviz_widget.lazy.records import LayerRecord  # noqa: E402
 from attnviz_widget.wire import max_pool  # noqa: E402
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread() -> Any:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+#: tiny matmuls on one torch thread (bit-identical reruns, no OpenMP hand-offs): tests/conftest.py
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def make_stack(*, dtype: Any = torch.float32, bias: bool = False, sinks: bool = False,

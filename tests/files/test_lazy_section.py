@@ -3,7 +3,6 @@ reopens so that every reading gives the same numbers, without the model."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -23,17 +22,10 @@ from attnviz_widget.lazy.attentions import LazyAttentions
 from attnviz_widget.lazy.masks import MaskSpec
 from attnviz_widget.lazy.records import LayerRecord
 
+#: tiny matmuls on one torch thread (bit-identical reruns, no OpenMP hand-offs): tests/conftest.py
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 SEQ = 30
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread() -> Iterator[None]:
-    """One torch thread: the same computation then gives bit-identical results, so equality
-    proves the reopened capture is the saved one."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def make_stack(dtype: torch.dtype = torch.float32) -> LazyStack:
