@@ -8,7 +8,7 @@
  */
 import { buildDom, type Dom, type Intents } from "./builder";
 import { downloadPng, exportFileName } from "./export";
-import { loadFocusedMatrix, shapeProblem } from "./focus";
+import { loadFocusedMatrix, loadedFocusedMatrix, shapeProblem } from "./focus";
 import type { ModelAdapter } from "./model";
 import { isAbandoned } from "./protocol";
 import { Renderer } from "./render";
@@ -30,6 +30,7 @@ import {
   stepRowsKey,
   vocabularyOf,
   type AppState,
+  type FocusState,
 } from "./state";
 import { stepQuery } from "./generation";
 import { NO_STEP_ROWS, StepRowsLoader, checkedRows } from "./steprows";
@@ -115,8 +116,10 @@ export class App {
     let next: AppState = { ...this.state, ...patch };
     const key = hasData(next.data) ? focusKey(next) : "";
     if (key !== next.focus.key) {
-      next = { ...next, focus: key === "" ? NO_FOCUS : { key, matrix: null, error: null } };
-      if (key !== "") this.load(next, key);
+      // a loaded layer paints in this pass; otherwise "Loading…" until the answer comes
+      const loaded = key === "" ? NO_FOCUS : this.loadedFocus(next, key);
+      next = { ...next, focus: loaded ?? { key, matrix: null, error: null } };
+      if (!loaded) this.load(next, key);
     }
     const row = rowKey(next);
     if (row !== next.row.key) {
@@ -127,6 +130,19 @@ export class App {
     if (steps !== next.stepRows.key) next = { ...next, stepRows: this.stepRows.load(steps, next.data.version, currentStepQuery(next)) };
     this.state = next;
     this.renderer.render(next);
+  }
+
+  /** The focus of `state` if its matrix is already here (a dense input's loaded layer), else null. */
+  private loadedFocus(state: AppState, key: string): FocusState | null {
+    const meta = state.data.meta;
+    if (!meta || isTiled(meta)) return null;
+    try {
+      const matrix = loadedFocusedMatrix(this.adapter, meta.layer_indices, state.view.layer, state.view.head);
+      const fits = matrix !== null && shapeProblem(matrix, state.data.tokens.length, state.data.keyTokens.length) === null;
+      return fits ? { key, matrix, error: null } : null;
+    } catch {
+      return null; // the request path reports what is wrong
+    }
   }
 
   /**

@@ -37,6 +37,55 @@ export function themeOf(el: Element): Theme {
   };
 }
 
+function sameTheme(a: Theme, b: Theme): boolean {
+  return a.fg === b.fg && a.muted === b.muted && a.accent === b.accent && a.fontFamily === b.fontFamily;
+}
+
+/**
+ * The theme of one element, read from CSS once and read again when the browser is next idle
+ * after each use. A paint in a busy frame (a head switch) so forces no style recalculation
+ * (half a millisecond a heatmap at 512 tokens), and a theme change (JupyterLab's light to
+ * dark) still reaches the canvas: `changed` is called to repaint with the new theme.
+ */
+export class ThemeWatch {
+  private theme: Theme | null = null;
+  private pending = false;
+  private stopped = false;
+
+  constructor(
+    private readonly el: Element,
+    private readonly changed: () => void,
+  ) {}
+
+  /** The theme to paint with now. */
+  get current(): Theme {
+    this.theme ??= themeOf(this.el);
+    this.checkWhenIdle();
+    return this.theme;
+  }
+
+  /** Stop checking (the view is gone). */
+  dispose(): void {
+    this.stopped = true;
+  }
+
+  private checkWhenIdle(): void {
+    if (this.pending || this.stopped) return;
+    this.pending = true;
+    const check = (): void => {
+      this.pending = false;
+      if (this.stopped || !this.el.isConnected) return;
+      const now = themeOf(this.el);
+      if (this.theme && sameTheme(now, this.theme)) return;
+      this.theme = now;
+      this.changed();
+    };
+    const view = this.el.ownerDocument.defaultView;
+    if (view && typeof view.requestIdleCallback === "function") view.requestIdleCallback(check, { timeout: 1000 });
+    else setTimeout(check, 200);
+  }
+}
+
 /** The device pixel ratio of `el`'s window (at least 1). */
 export function pixelRatioOf(el: Element): number {
   return Math.max(1, el.ownerDocument.defaultView?.devicePixelRatio ?? 1);

@@ -87,53 +87,8 @@ export function keyRuns(keys: Alignment): Int32Array {
   return Int32Array.from(runs);
 }
 
-/**
- * B − A of one head on the aligned grid: `queries.a.length × keys.a.length` cells, NaN
- * where either side has a gap (a row or column it lacks), never a shifted row. `runs` are
- * {@link keyRuns} of `keys` (computed here when not given; a view keeps them), `out` a
- * buffer to fill when it has the size (a head switch reuses the last one).
- */
-export function alignedDifference(
-  a: Matrix,
-  b: Matrix,
-  queries: Alignment,
-  keys: Alignment,
-  runs: Int32Array = keyRuns(keys),
-  out?: Float32Array,
-): Matrix {
-  const rows = queries.a.length;
-  const cols = keys.a.length;
-  const data = out !== undefined && out.length === rows * cols ? out : new Float32Array(rows * cols);
-  const valuesA = a.data;
-  const valuesB = b.data;
-  for (let i = 0; i < rows; i++) {
-    const qa = queries.a[i];
-    const qb = queries.b[i];
-    const row = i * cols;
-    data.fill(NaN, row, row + cols); // gaps; the runs overwrite every column both sides have
-    if (qa < 0 || qb < 0) continue;
-    const rowA = qa * a.cols;
-    const rowB = qb * b.cols;
-    for (let r = 0; r < runs.length; r += 4) {
-      const at = row + runs[r];
-      const fromA = rowA + runs[r + 1];
-      const fromB = rowB + runs[r + 2];
-      const n = runs[r + 3];
-      for (let t = 0; t < n; t++) data[at + t] = valuesB[fromB + t] - valuesA[fromA + t];
-    }
-  }
-  return { rows, cols, data };
-}
-
-/** The colour bar's half-range: the largest |B − A| shown (at least 1e-6, so an all-zero difference has a scale). */
-export function symmetricRange(values: Float32Array): number {
-  let range = 0;
-  for (let i = 0; i < values.length; i++) {
-    const v = Math.abs(values[i]);
-    if (v > range) range = v; // NaN compares false: gaps are skipped
-  }
-  return Math.max(range, 1e-6);
-}
+/** The smallest half-range of the colour bar, so an all-zero difference has a scale. */
+const MIN_RANGE = 1e-6;
 
 /** Table index of `value` on a scale from `-range` (0) through 0 (the middle) to `range` (255); -1 for NaN. */
 export function divergingIndex(value: number, range: number): number {
@@ -143,28 +98,82 @@ export function divergingIndex(value: number, range: number): number {
   return t >= 1 ? COLORMAP_SIZE - 1 : Math.floor(t * COLORMAP_SIZE);
 }
 
+/** The picture of B − A on the aligned grid, and the half-range it is coloured on. */
+export interface DifferencePicture {
+  rows: number;
+  cols: number;
+  /** RGBA, one pixel per aligned cell, row-major. */
+  pixels: Uint8ClampedArray;
+  /** The largest |B − A| (float32) of a cell both sides have, at least 1e-6: the colour bar's half-range. */
+  range: number;
+}
+
 /**
- * RGBA pixels (one per cell, row-major) of a difference matrix: the diverging table, gaps grey;
- * into `out` when it is large enough (a head switch reuses its buffer).
+ * B − A of one head on the aligned grid (`queries.a.length × keys.a.length` cells), drawn:
+ * a cell both sides have gets `table[divergingIndex(B − A, range)]` (the difference as
+ * float32), a cell one side lacks (a gap row or column, never a shifted row) the gap grey.
+ * Two passes over the cells both sides have, reading the two matrices directly (the largest
+ * |B − A|, then the colours), with no grid of differences in between. `runs` are
+ * {@link keyRuns} of `keys` (a view keeps them), `out` a buffer to fill when it is large
+ * enough (a head switch reuses the last one).
  */
-export function rasterizeDifference(
-  m: Matrix,
-  range: number,
+export function differencePicture(
+  a: Matrix,
+  b: Matrix,
+  queries: Alignment,
+  keys: Alignment,
+  runs: Int32Array = keyRuns(keys),
   table: ColorTable = RDBU_R,
   out?: Uint8ClampedArray,
-): Uint8ClampedArray {
-  const size = m.rows * m.cols * 4;
+): DifferencePicture {
+  const rows = queries.a.length;
+  const cols = keys.a.length;
+  const size = rows * cols * 4;
   const pixels = out !== undefined && out.length >= size && out.byteOffset % 4 === 0 ? out : new Uint8ClampedArray(size);
-  // whole RGBA pixels as uint32 (the same bytes in the same order on any platform), no per-cell subarray
-  const words = new Uint32Array(pixels.buffer, pixels.byteOffset, m.rows * m.cols);
+  // whole RGBA pixels as uint32 (the same bytes in the same order on any platform)
+  const words = new Uint32Array(pixels.buffer, pixels.byteOffset, rows * cols);
+  const valuesA = a.data;
+  const valuesB = b.data;
+  let largest = 0;
+  for (let i = 0; i < rows; i++) {
+    const qa = queries.a[i];
+    const qb = queries.b[i];
+    if (qa < 0 || qb < 0) continue;
+    for (let r = 0; r < runs.length; r += 4) {
+      const fromA = qa * a.cols + runs[r + 1];
+      const fromB = qb * b.cols + runs[r + 2];
+      const n = runs[r + 3];
+      for (let t = 0; t < n; t++) {
+        const d = Math.fround(valuesB[fromB + t] - valuesA[fromA + t]);
+        if (d > largest) largest = d;
+        else if (-d > largest) largest = -d; // NaN compares false: skipped
+      }
+    }
+  }
+  const range = Math.max(largest, MIN_RANGE);
   const colors = tableWords(table);
   const gap = tableWords(GAP_TABLE)[0];
-  const data = m.data;
-  for (let i = 0; i < words.length; i++) {
-    const index = divergingIndex(data[i], range);
-    words[i] = index < 0 ? gap : colors[index];
+  const top = COLORMAP_SIZE - 1;
+  for (let i = 0; i < rows; i++) {
+    const qa = queries.a[i];
+    const qb = queries.b[i];
+    const row = i * cols;
+    words.fill(gap, row, row + cols); // the runs overwrite every column both sides have
+    if (qa < 0 || qb < 0) continue;
+    for (let r = 0; r < runs.length; r += 4) {
+      const at = row + runs[r];
+      const fromA = qa * a.cols + runs[r + 1];
+      const fromB = qb * b.cols + runs[r + 2];
+      const n = runs[r + 3];
+      for (let t = 0; t < n; t++) {
+        // divergingIndex, written out: the same arithmetic, so the same pixels
+        const d = Math.fround(valuesB[fromB + t] - valuesA[fromA + t]);
+        const x = (d / range + 1) / 2;
+        words[at + t] = d !== d ? gap : colors[x > 0 ? (x >= 1 ? top : Math.floor(x * COLORMAP_SIZE)) : 0];
+      }
+    }
   }
-  return pixels;
+  return { rows, cols, pixels, range };
 }
 
 /** The colour bar's caption: which colour means which side, with the sides' names. */

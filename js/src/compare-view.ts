@@ -9,15 +9,14 @@ import { pixelCanvas } from "./canvas";
 import { VIRIDIS, colorIndex } from "./colormap";
 import {
   RDBU_R,
-  alignedDifference,
   decodeAlignment,
   differenceCaption,
+  differencePicture,
   keyRuns,
-  rasterizeDifference,
   scoreGrid,
-  symmetricRange,
 } from "./compare-diff";
 import { SideModel, type Side } from "./compare-model";
+import { setStyle, setText } from "./domwrite";
 import { bytesOf, type BinaryLike } from "./buffers";
 import { loadFocusedMatrix } from "./focus";
 import { ModelAdapter, type AdapterOptions, type AnyModelLike } from "./model";
@@ -59,14 +58,6 @@ function element<K extends keyof HTMLElementTagNameMap>(doc: Document, tag: K, c
   if (className) node.className = className;
   if (text) node.textContent = text;
   return node;
-}
-
-function setText(node: HTMLElement, text: string): void {
-  if (node.textContent !== text) node.textContent = text;
-}
-
-function setStyle(node: HTMLElement, name: "width" | "height", value: string): void {
-  if (node.style[name] !== value) node.style[name] = value;
 }
 
 /** The aligned tokens of the grid, top to bottom and left to right (`+x`: only in B, `−x`: only in A). */
@@ -128,8 +119,7 @@ export function renderComparison(model: AnyModelLike, el: HTMLElement, options?:
 
   let ticket = 0;
   let destroyed = false;
-  /** The B − A values and pixels of the last paint, refilled by the next one of the same size. */
-  let diffValues: Float32Array | undefined;
+  /** The B − A pixels of the last paint, refilled by the next one of the same size. */
   let diffPixels: Uint8ClampedArray | undefined;
   const runs = keyRuns(keys);
   const paintDifference = async (): Promise<void> => {
@@ -146,10 +136,9 @@ export function renderComparison(model: AnyModelLike, el: HTMLElement, options?:
         }),
       );
       if (destroyed || mine !== ticket) return;
-      const diff = alignedDifference(matrices[0], matrices[1], queries, keys, runs, diffValues);
-      diffValues = diff.data;
-      const range = symmetricRange(diff.data);
-      diffPixels = rasterizeDifference(diff, range, RDBU_R, diffPixels);
+      const diff = differencePicture(matrices[0], matrices[1], queries, keys, runs, RDBU_R, diffPixels);
+      diffPixels = diff.pixels;
+      const range = diff.range;
       pixelCanvas(doc, diffPixels, diff.cols, diff.rows, diffCanvas);
       const scale = Math.max(1, Math.floor(DIFF_MAX_PX / Math.max(diff.rows, diff.cols)));
       // unchanged text and sizes are not written again: a head switch invalidates no style it need not
@@ -186,12 +175,12 @@ export function renderComparison(model: AnyModelLike, el: HTMLElement, options?:
     const head = model.get("head");
     const position = meta.layer_pairs.findIndex(([a]) => a === Number(model.get("layer")));
     const shown = typeof head === "number" && position >= 0;
-    focusBox.style.display = shown ? "block" : "none";
+    setStyle(focusBox, "display", shown ? "block" : "none");
     if (!shown) return;
-    focusBox.style.left = `${head * GRID_CELL}px`;
-    focusBox.style.top = `${position * GRID_CELL}px`;
-    focusBox.style.width = `${GRID_CELL}px`;
-    focusBox.style.height = `${GRID_CELL}px`;
+    setStyle(focusBox, "left", `${head * GRID_CELL}px`);
+    setStyle(focusBox, "top", `${position * GRID_CELL}px`);
+    setStyle(focusBox, "width", `${GRID_CELL}px`);
+    setStyle(focusBox, "height", `${GRID_CELL}px`);
   };
 
   const onGridClick = (event: MouseEvent): void => {

@@ -3,6 +3,7 @@
  * the token-view direction, the section (encoder / decoder / cross) and PNG export.
  * It reports user changes and reflects state set elsewhere; it keeps no state of its own.
  */
+import { setAttr, setHidden, setValue } from "./domwrite";
 import type { ColorScale, Direction, HeadChoice, ViewState } from "./types";
 import type { AggregateInfo, Vocabulary } from "./vocabulary";
 
@@ -163,18 +164,19 @@ export class Controls {
       const info = aggregates.find((a) => a.name === option.value);
       if (!info) continue;
       const problem = option.value === "rollout" ? state.rolloutProblem : null;
-      option.disabled = problem !== null;
-      option.title = problem ?? info.description;
+      if (option.disabled !== (problem !== null)) option.disabled = problem !== null;
+      if (option.title !== (problem ?? info.description)) option.title = problem ?? info.description;
     }
-    this.sectionControl.hidden = state.sections.length < 2;
-    this.layer.value = String(view.layer);
-    this.head.value = headValue(view.head);
-    if (view.section) this.section.value = view.section;
-    for (const b of this.scaleButtons) b.setAttribute("aria-pressed", String(b.dataset.value === view.colorScale));
-    for (const b of this.directionButtons) b.setAttribute("aria-pressed", String(b.dataset.value === view.direction));
-    this.rowNormalize.checked = view.rowNormalize;
-    this.hideSpecial.checked = view.hideSpecial;
-    this.exportButton.disabled = !state.canExport;
+    // only what changed is written: a head switch restyles one select, not every control
+    setHidden(this.sectionControl, state.sections.length < 2);
+    setValue(this.layer, String(view.layer));
+    setValue(this.head, headValue(view.head));
+    if (view.section) setValue(this.section, view.section);
+    for (const b of this.scaleButtons) setAttr(b, "aria-pressed", String(b.dataset.value === view.colorScale));
+    for (const b of this.directionButtons) setAttr(b, "aria-pressed", String(b.dataset.value === view.direction));
+    if (this.rowNormalize.checked !== view.rowNormalize) this.rowNormalize.checked = view.rowNormalize;
+    if (this.hideSpecial.checked !== view.hideSpecial) this.hideSpecial.checked = view.hideSpecial;
+    if (this.exportButton.disabled !== !state.canExport) this.exportButton.disabled = !state.canExport;
   }
 
   private readonly pickScale: (scale: ColorScale) => void;
@@ -218,3 +220,4 @@ function setOptions(select: HTMLSelectElement, options: [value: string, label: s
     }),
   );
 }
+

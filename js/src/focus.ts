@@ -11,6 +11,45 @@ export interface StackSource {
   requestRollout(): Promise<Stack>;
   /** A matrix that came with the data, if it is this one (see `ModelAdapter.firstMatrix`). */
   firstMatrix?(layer: number, head: HeadChoice): Matrix | null;
+  /** The stack of layer `layer` if it is already here (no request), else null. */
+  loadedLayer?(layer: number): Stack | null;
+  /** The rollout stack if it is already here, else null. */
+  loadedRollout?(): Stack | null;
+}
+
+/** Head `head` (or the aggregate) of one layer's `[heads, Q, K]` stack. */
+function pick(stack: Stack, head: Exclude<HeadChoice, "rollout">): Matrix {
+  if (typeof head === "number") return stackSlice(stack, head);
+  if (head === "mean") return meanOverHeads(stack);
+  if (head === "max") return maxOverHeads(stack);
+  throw new RangeError(`unknown aggregate "${head}"`);
+}
+
+function rolloutPosition(layerIndices: readonly number[], layer: number): number {
+  const position = layerIndices.indexOf(layer);
+  if (position < 0) throw new RangeError(`layer ${layer} is not among the kept layers`);
+  return position;
+}
+
+/**
+ * The matrix {@link loadFocusedMatrix} would give, if what it needs is already here (sent with
+ * the data, or a layer or rollout that arrived); null when it must be asked for. A head switch
+ * on a loaded layer so paints at once, with no "Loading…" pass and no wait for a microtask.
+ */
+export function loadedFocusedMatrix(
+  source: StackSource,
+  layerIndices: readonly number[],
+  layer: number,
+  head: HeadChoice,
+): Matrix | null {
+  const sent = source.firstMatrix?.(layer, head);
+  if (sent) return sent;
+  if (head === "rollout") {
+    const rollout = source.loadedRollout?.() ?? null;
+    return rollout && stackSlice(rollout, rolloutPosition(layerIndices, layer));
+  }
+  const stack = source.loadedLayer?.(layer) ?? null;
+  return stack && pick(stack, head);
 }
 
 /**
@@ -26,15 +65,10 @@ export async function loadFocusedMatrix(
   const sent = source.firstMatrix?.(layer, head);
   if (sent) return sent;
   if (head === "rollout") {
-    const position = layerIndices.indexOf(layer);
-    if (position < 0) throw new RangeError(`layer ${layer} is not among the kept layers`);
+    const position = rolloutPosition(layerIndices, layer);
     return stackSlice(await source.requestRollout(), position);
   }
-  const stack = await source.requestLayer(layer);
-  if (typeof head === "number") return stackSlice(stack, head);
-  if (head === "mean") return meanOverHeads(stack);
-  if (head === "max") return maxOverHeads(stack);
-  throw new RangeError(`unknown aggregate "${head}"`);
+  return pick(await source.requestLayer(layer), head);
 }
 
 /** Why a matrix cannot be shown with these tokens, or null when its shape fits. */

@@ -3,7 +3,7 @@
  * backing canvas), colour bar, and the selection overlay. Stateless: the view in
  * `heatmap.ts` decides when to call these.
  */
-import { PRINT_THEME, font, hatchPattern, renderChip, sizeCanvas, themeOf, type Theme } from "./canvas";
+import { PRINT_THEME, font, hatchPattern, renderChip, sizeCanvas, type Theme } from "./canvas";
 import { GENERATED_COLOR, displayedBoundary, generated, paintBoundary, type Boundary } from "./boundary";
 import { fillGradient, type GradientCache } from "./colorbar";
 import type { Cell } from "./hittest";
@@ -261,13 +261,13 @@ export function renderSnapshot(
 }
 
 /**
- * Widest row and column label of `content`, in CSS px (a sample of them at length), from
- * `cache` when the labels, the displayed tokens and the font are those it last measured.
+ * Widest row and column label of `content` in `fontFamily`, in CSS px (a sample of them at
+ * length), from `cache` when the labels, the displayed tokens and the font are those it last measured.
  */
-export function measureLabels(canvas: HTMLCanvasElement, content: HeatmapContent, cache: LabelWidthCache): LabelExtent {
+export function measureLabels(canvas: HTMLCanvasElement, content: HeatmapContent, cache: LabelWidthCache, fontFamily: string): LabelExtent {
   const ctx = canvas.getContext("2d");
   if (!ctx) return { rows: 60, cols: 60 };
-  const labelFont = font(LABEL_FONT_PX, themeOf(canvas).fontFamily);
+  const labelFont = font(LABEL_FONT_PX, fontFamily);
   const { rowLabels, colLabels, display } = content;
   const source = { rowLabels, colLabels, rowIndex: display.rowIndex, colIndex: display.colIndex };
   let fontSet = false; // set only on a miss: a hit touches the context not at all

@@ -6,7 +6,7 @@
  * the pixel buffer, label widths and colour-bar gradient, and leaves a blank overlay alone.
  * Zoom and pan (`zoomctl.ts`) show a window of the matrix: the backing canvas, cropped.
  */
-import { PRINT_THEME, canvasPoint, pixelRatioOf, sizeCanvas, themeOf, type Theme } from "./canvas";
+import { ThemeWatch, canvasPoint, pixelRatioOf, sizeCanvas } from "./canvas";
 import { GradientCache } from "./colorbar";
 import {
   cellTooltip,
@@ -60,8 +60,8 @@ export class HeatmapView {
   private availableHeight = Infinity;
   private selection: HeatmapSelection = { query: null, key: null, locked: false };
   private hoverCell: Cell | null = null;
-  /** Read from CSS at each full paint; overlays reuse it (no style reads while hovering). */
-  private theme: Theme = PRINT_THEME;
+  /** Read from CSS once, re-checked when idle (no style reads in a head switch's or a hover's frame). */
+  private readonly theme: ThemeWatch;
   /** Out-of-document canvas for label chips on the overlay (see {@link renderChip}). */
   private readonly chip: HTMLCanvasElement;
   /** The displayed rows and columns on screen (zoom and pan; the whole matrix by default). */
@@ -83,6 +83,11 @@ export class HeatmapView {
     this.overlay.className = "attnviz-overlay";
     this.overlay.setAttribute("aria-hidden", "true");
     this.chip = doc.createElement("canvas");
+    this.theme = new ThemeWatch(this.canvas, () => {
+      // a new font measures the labels anew; new colours repaint
+      if (this.content) this.labelWidths = measureLabels(this.canvas, this.content, this.labelCache, this.theme.current.fontFamily);
+      this.relayout();
+    });
     wrap.append(this.canvas, this.overlay);
     host.appendChild(wrap);
     const signal = this.abort.signal;
@@ -129,7 +134,7 @@ export class HeatmapView {
     this.view = keptView(before, this.view, rows, cols); // a grown matrix (streaming) keeps its zoom
     this.content = content;
     this.raster = this.rasterize(content);
-    this.labelWidths = measureLabels(this.canvas, content, this.labelCache);
+    this.labelWidths = measureLabels(this.canvas, content, this.labelCache, this.theme.current.fontFamily);
     this.hoverCell = null;
     this.relayout();
   }
@@ -206,12 +211,13 @@ export class HeatmapView {
     const { content, raster } = this;
     if (!content || !raster) return null;
     const layout = this.computeLayout(content, ratio);
-    const fontFamily = themeOf(this.canvas).fontFamily;
+    const fontFamily = this.theme.current.fontFamily;
     return renderSnapshot(this.canvas.ownerDocument, { layout, content, raster, view: this.view }, fontFamily, title, subtitle, ratio);
   }
 
   destroy(): void {
     this.abort.abort();
+    this.theme.dispose();
     this.raster?.picture.dispose();
     this.canvas.parentElement?.remove();
   }
@@ -257,9 +263,8 @@ export class HeatmapView {
   private paint(): void {
     const { content, raster, layout } = this;
     if (!content || !raster || !layout) return;
-    this.theme = themeOf(this.canvas);
     const ctx = sizeCanvas(this.canvas, layout.width, layout.height, pixelRatioOf(this.canvas));
-    if (ctx) paintHeatmap(ctx, layout, content, raster, this.theme, this.view, true, this.gradient);
+    if (ctx) paintHeatmap(ctx, layout, content, raster, this.theme.current, this.view, true, this.gradient);
     // tile traffic, for automation and tests
     if (raster.picture instanceof TiledPicture) this.canvas.dataset.tiles = raster.picture.traffic;
     else delete this.canvas.dataset.tiles;
@@ -278,7 +283,7 @@ export class HeatmapView {
     this.blankOverlay = ctx ? blank : "";
     if (!ctx) return;
     const selection = { row, col, locked: this.selection.locked, hover: this.hoverCell };
-    paintSelection(ctx, layout, content, selection, this.theme, this.chip, pixelRatioOf(this.canvas), this.view);
+    paintSelection(ctx, layout, content, selection, this.theme.current, this.chip, pixelRatioOf(this.canvas), this.view);
   }
 
   private onMove(event: MouseEvent): void {

@@ -217,6 +217,16 @@ export class ModelAdapter {
     return this.channel.cached(`layer:${layer}`, () => this.channel.request({ what: "layer", layer }, decodeStack));
   }
 
+  /** Layer `layer`'s stack if it has arrived (cached for this version), else null; asks for nothing. */
+  loadedLayer(layer: number): Stack | null {
+    return this.channel.peek<Stack>(`layer:${layer}`) ?? null;
+  }
+
+  /** The rollout stack if it has arrived, else null; asks for nothing. */
+  loadedRollout(): Stack | null {
+    return this.channel.peek<Stack>("rollout") ?? null;
+  }
+
   /**
    * The one matrix Python sent together with the data (`first_matrix`: the head or aggregate
    * focused when the data arrived), so the first paint waits for no request; null for any

@@ -5,7 +5,7 @@
  */
 import { COLORMAP_SIZE, VIRIDIS, colorIndex, type ColorTable } from "./colormap";
 import { blockRange } from "./layout";
-import type { ValueMapper } from "./scale";
+import type { MapperSpec, ValueMapper } from "./scale";
 import { makeMapper } from "./scale";
 import type { ColorScale, Matrix, Overview } from "./types";
 
@@ -52,8 +52,9 @@ export function tableWords(table: ColorTable): Uint32Array {
 
 /**
  * RGBA pixels (`rows × cols × 4`) of a matrix, into `out` when it is large enough (a head
- * switch at the same size reuses its buffer). Each cell is written as one uint32 from the
- * table's words: the same bytes as four byte writes, about 3× faster at 512 tokens.
+ * switch reuses its buffer). Each cell is written as one uint32 from the table's words: the
+ * same bytes as four byte writes, about 3× faster at 512 tokens. A mapper from `makeMapper`
+ * is applied inline ({@link colorWords}); any other one is called per cell.
  */
 export function rasterize(m: Matrix, options: RasterOptions, out?: Uint8ClampedArray): Uint8ClampedArray {
   const { rows, cols, data } = m;
@@ -64,17 +65,53 @@ export function rasterize(m: Matrix, options: RasterOptions, out?: Uint8ClampedA
   const colors = tableWords(options.table ?? VIRIDIS);
   const map = options.mapper;
   const causal = options.causal ?? null;
-  if (!causal) {
-    for (let i = 0; i < rows * cols; i++) words[i] = colors[colorIndex(map(data[i]))];
-    return pixels;
-  }
+  if (map.spec) colorWords(data, words, map.spec, colors);
+  else for (let i = 0; i < rows * cols; i++) words[i] = colors[colorIndex(map(data[i]))];
+  if (!causal) return pixels;
   const { rowIndex, colIndex, offset } = causal;
   for (let r = 0; r < rows; r++) {
     // keys beyond `limit` (as original indices) are masked (transparent) for this row
     const limit = rowIndex[r] + offset;
-    for (let c = 0, i = r * cols; c < cols; c++, i++) words[i] = colIndex[c] > limit ? 0 : colors[colorIndex(map(data[i]))];
+    for (let c = 0, i = r * cols; c < cols; c++, i++) if (colIndex[c] > limit) words[i] = 0;
   }
   return pixels;
+}
+
+/**
+ * `words[i] = colors[colorIndex(mapper(data[i]))]` for a mapper described by `spec`, with the
+ * mapper's arithmetic written out: one loop per scale, no call per cell (a closure called per
+ * cell is 2–3× slower, more once the call site has seen several).
+ */
+export function colorWords(data: ArrayLike<number>, words: Uint32Array, spec: MapperSpec, colors: Uint32Array): void {
+  const n = words.length;
+  const top = COLORMAP_SIZE - 1;
+  const { inv, floor, logFloor, logDecades } = spec;
+  switch (spec.scale) {
+    case "zero":
+      words.fill(colors[0]);
+      return;
+    case "linear":
+      for (let i = 0; i < n; i++) {
+        const v = data[i];
+        const t = v > 0 ? Math.min(v * inv, 1) : 0;
+        words[i] = colors[t > 0 ? (t >= 1 ? top : Math.floor(t * COLORMAP_SIZE)) : 0];
+      }
+      return;
+    case "sqrt":
+      for (let i = 0; i < n; i++) {
+        const v = data[i];
+        const t = v > 0 ? Math.sqrt(Math.min(v * inv, 1)) : 0;
+        words[i] = colors[t > 0 ? (t >= 1 ? top : Math.floor(t * COLORMAP_SIZE)) : 0];
+      }
+      return;
+    case "log":
+      for (let i = 0; i < n; i++) {
+        const v = data[i];
+        const t = v > floor ? Math.min((Math.log10(v) - logFloor) / logDecades, 1) : 0;
+        words[i] = colors[t > 0 ? (t >= 1 ? top : Math.floor(t * COLORMAP_SIZE)) : 0];
+      }
+      return;
+  }
 }
 
 /** The colour-table index of every uint8 thumbnail value 0..255 under `scale` (max = 255). */

@@ -5,6 +5,7 @@
  * the selection and nothing else, and a new data set redraws everything. Derived values
  * (special-token flags, the displayed matrix) are memoised the same way.
  */
+import { setHidden, setStyle, setText } from "./domwrite";
 import type { Dom } from "./builder";
 import { generationBoundary, generationParts, tokenMarks } from "./generation-parts";
 import type { Tile } from "./decode";
@@ -228,8 +229,8 @@ function parts(dom: Dom): Part[] {
       name: "heatmap-title",
       inputs: (s, d) => [s.data, s.view.layer, s.view.head, d.notice],
       draw: ({ data, view }, { notice }) => {
-        dom.heatmapTitle.textContent = headTitle(view.layer, view.head, vocabularyOf(data.meta));
-        dom.heatmapStatus.textContent = notice;
+        setText(dom.heatmapTitle, headTitle(view.layer, view.head, vocabularyOf(data.meta)));
+        setText(dom.heatmapStatus, notice);
         dom.heatmapStatus.classList.toggle("attnviz-failed", notice !== "" && !notice.endsWith("\u2026"));
       },
     },
@@ -254,7 +255,7 @@ function parts(dom: Dom): Part[] {
           boundary: generationBoundary(data.meta, d.cross),
         });
         // a heatmap wider than the space beside the overview wraps below it (and scrolls there)
-        dom.heatmapPanel.style.minWidth = `min(${Math.ceil(dom.heatmap.minimalWidth)}px, 100%)`;
+        setStyle(dom.heatmapPanel, "minWidth", `min(${Math.ceil(dom.heatmap.minimalWidth)}px, 100%)`);
       },
     },
     {
@@ -266,8 +267,8 @@ function parts(dom: Dom): Part[] {
       name: "note",
       inputs: (s, d) => [s.view.hideSpecial, s.view.rowNormalize, d.display, d.tiled],
       draw: ({ view, data }, { display, tiled }) => {
-        dom.note.hidden = !display || !(view.hideSpecial || (tiled && view.rowNormalize));
-        dom.note.textContent = dom.note.hidden
+        setHidden(dom.note, !display || !(view.hideSpecial || (tiled && view.rowNormalize)));
+        setText(dom.note, dom.note.hidden
           ? ""
           : tiled
             ? `At ${data.tokens.length} tokens the heatmap shows the model's values as extracted: ` +
@@ -275,7 +276,7 @@ function parts(dom: Dom): Part[] {
             : display?.hidden
             ? `Special tokens hidden (${display.hiddenRows} rows, ${display.hiddenCols} columns); ` +
               "each remaining row is renormalised to sum to 1, so values differ from the model's."
-            : "No special tokens to hide.";
+            : "No special tokens to hide.");
       },
     },
     {
@@ -299,11 +300,13 @@ function parts(dom: Dom): Part[] {
         if (shading) dom.tokens.setShading(shading.axis, shading.weights, makeMapper(view.colorScale, maxValue(shading.weights), decades));
         else dom.tokens.setShading("key", null, () => 0);
         const label = query === null ? "" : (data.tokens[query] ?? "");
-        dom.lockHint.textContent = locked ? `locked on \u201c${label}\u201d: click it again or press Esc to unlock` : "";
-        dom.legend.textContent =
+        setText(dom.lockHint, locked ? `locked on \u201c${label}\u201d: click it again or press Esc to unlock` : "");
+        setText(
+          dom.legend,
           direction === "from"
             ? "Hover a token: the others are shaded by how much it attends to them."
-            : "Hover a token: the others are shaded by how much they attend to it.";
+            : "Hover a token: the others are shaded by how much they attend to it.",
+        );
       },
     },
     {

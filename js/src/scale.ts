@@ -6,8 +6,22 @@
 import type { ColorScale, Matrix } from "./types";
 import { looksSpecial, type Vocabulary } from "./vocabulary";
 
-/** Maps a value to a colour position in [0, 1]. */
-export type ValueMapper = (value: number) => number;
+/**
+ * What a {@link makeMapper} mapper computes, so a loop over many cells (`raster.ts`) can do
+ * the same arithmetic inline instead of calling a closure per cell: `scale` and its constants.
+ */
+export interface MapperSpec {
+  readonly scale: ColorScale | "zero";
+  /** `1 / vmax`. */
+  readonly inv: number;
+  /** Log scale: values at or below `floor` map to 0; `logFloor` is its log10. */
+  readonly floor: number;
+  readonly logFloor: number;
+  readonly logDecades: number;
+}
+
+/** Maps a value to a colour position in [0, 1]; `spec` says how, when {@link makeMapper} made it. */
+export type ValueMapper = ((value: number) => number) & { readonly spec?: MapperSpec };
 
 /**
  * A mapper for `scale` over `[0, vmax]` (a non-positive or non-finite vmax maps all to 0).
@@ -15,19 +29,24 @@ export type ValueMapper = (value: number) => number;
  * smaller values take the lowest colour.
  */
 export function makeMapper(scale: ColorScale, vmax: number, logDecades: number): ValueMapper {
-  if (!(vmax > 0) || !Number.isFinite(vmax)) return () => 0;
-  const inv = 1 / vmax;
-  switch (scale) {
+  const spec = mapperSpec(scale, vmax, logDecades);
+  const { inv, floor, logFloor } = spec;
+  switch (spec.scale) {
+    case "zero":
+      return Object.assign(() => 0, { spec });
     case "linear":
-      return (v) => (v > 0 ? Math.min(v * inv, 1) : 0);
+      return Object.assign((v: number) => (v > 0 ? Math.min(v * inv, 1) : 0), { spec });
     case "sqrt":
-      return (v) => (v > 0 ? Math.sqrt(Math.min(v * inv, 1)) : 0);
-    case "log": {
-      const floor = vmax * 10 ** -logDecades;
-      const logFloor = Math.log10(floor);
-      return (v) => (v > floor ? Math.min((Math.log10(v) - logFloor) / logDecades, 1) : 0);
-    }
+      return Object.assign((v: number) => (v > 0 ? Math.sqrt(Math.min(v * inv, 1)) : 0), { spec });
+    case "log":
+      return Object.assign((v: number) => (v > floor ? Math.min((Math.log10(v) - logFloor) / logDecades, 1) : 0), { spec });
   }
+}
+
+function mapperSpec(scale: ColorScale, vmax: number, logDecades: number): MapperSpec {
+  if (!(vmax > 0) || !Number.isFinite(vmax)) return { scale: "zero", inv: 0, floor: 0, logFloor: 0, logDecades };
+  const floor = vmax * 10 ** -logDecades;
+  return { scale, inv: 1 / vmax, floor, logFloor: Math.log10(floor), logDecades };
 }
 
 /** Largest finite value of `data` (0 when empty or all non-finite). */

@@ -4,6 +4,7 @@
  * return to the whole matrix. The arithmetic is `zoom.ts`; this module only reads events
  * and asks its target for a new view.
  */
+import { setHidden, setText } from "./domwrite";
 import { canvasPoint } from "./canvas";
 import type { Rect } from "./layout";
 import { ZOOM_STEP, fullView, isFull, panBy, pointAt, zoomAt, type Viewport } from "./zoom";
@@ -71,14 +72,14 @@ export class ZoomControl {
   /** Reflect the view: the reset button and the visible range. */
   update(view: Viewport | null, rows: number, cols: number): void {
     const zoomed = view !== null && !isFull(view, rows, cols);
-    this.reset.hidden = !zoomed;
+    setHidden(this.reset, !zoomed);
     const label =
       view && zoomed
         ? `queries ${view.r0}\u2013${view.r1 - 1}, keys ${view.c0}\u2013${view.c1 - 1} of ${rows} \u00d7 ${cols}`
         : view && rows > 0
           ? "wheel or +/\u2212 to zoom, drag to pan"
           : "";
-    if (this.label.textContent !== label) this.label.textContent = label; // unchanged: no DOM mutation
+    setText(this.label, label);
   }
 
   private resetView(): void {

@@ -319,6 +319,33 @@ describe("the render pass", () => {
     }
   });
 
+  it("paints a head of a loaded layer in the same pass, with no Loading pass", async () => {
+    const heatmapContent = vi.spyOn(HeatmapView.prototype, "setContent");
+    try {
+      const { root, model } = mount();
+      await settle();
+      const status = root.querySelector(".attnviz-heatmap-status")!;
+      const seen: string[] = [];
+      const observer = new MutationObserver((records) =>
+        records.forEach((r) => r.addedNodes.forEach((node) => seen.push(node.textContent ?? ""))),
+      );
+      observer.observe(status, { childList: true, characterData: true, subtree: true });
+      const before = heatmapContent.mock.calls.length;
+      model.set("head", 1); // layer 0 is here: painted before set returns
+      expect(heatmapContent.mock.calls.length).toBe(before + 1);
+      expect(root.dataset.attnvizReady).toBe("true");
+      expect(root.querySelector(".attnviz-heatmap-title")!.textContent).toBe("Layer 0, head 1");
+      model.set("layer", 1); // not here yet: "Loading…" until it comes
+      expect(status.textContent).toMatch(/Loading layer 1/);
+      await settle();
+      expect(root.dataset.attnvizReady).toBe("true");
+      observer.disconnect();
+      expect(seen.filter((text) => text.startsWith("Loading"))).toEqual(["Loading layer 1\u2026"]);
+    } finally {
+      vi.restoreAllMocks();
+    }
+  });
+
   it("takes aggregates, labels and the rollout message from Python's meta", async () => {
     const el = document.createElement("div");
     document.body.appendChild(el);

@@ -2,15 +2,13 @@ import { describe, expect, it } from "vitest";
 import {
   GAP_RGBA,
   RDBU_R,
-  alignedDifference,
   decodeAlignment,
   differenceCaption,
+  differencePicture,
   divergingIndex,
   keyRuns,
   partner,
-  rasterizeDifference,
   scoreGrid,
-  symmetricRange,
 } from "../src/compare-diff";
 
 /** int32 (2, columns) little-endian bytes, as attnviz_widget/comparison/wire.py writes them. */
@@ -46,28 +44,34 @@ describe("difference on the aligned grid", () => {
   const alignment = decodeAlignment(alignmentBytes(A_OF_B, B_OF_B));
   const a = { rows: 4, cols: 4, data: Float32Array.from({ length: 16 }, (_, i) => i / 100) };
   const b = { rows: 5, cols: 5, data: Float32Array.from({ length: 25 }, (_, i) => i / 50) };
-  const diff = alignedDifference(a, b, alignment, alignment);
+  const diff = differencePicture(a, b, alignment, alignment);
+  const pixel = (i: number): number[] => Array.from(diff.pixels.subarray(4 * i, 4 * i + 4));
+  const colour = (index: number): number[] => Array.from(RDBU_R.subarray(4 * index, 4 * index + 4));
 
-  it("pairs aligned rows and columns and leaves the gap empty, never shifted", () => {
-    expect([diff.rows, diff.cols]).toEqual([5, 5]);
-    for (let j = 0; j < 5; j++) expect(diff.data[3 * 5 + j]).toBeNaN(); // the row of "not"
-    for (let i = 0; i < 5; i++) expect(diff.data[i * 5 + 3]).toBeNaN(); // the column of "not"
+  it("pairs aligned rows and columns and leaves the gap grey, never shifted", () => {
+    expect([diff.rows, diff.cols, diff.pixels.length]).toEqual([5, 5, 100]);
+    for (let j = 0; j < 5; j++) expect(pixel(3 * 5 + j)).toEqual([...GAP_RGBA]); // the row of "not"
+    for (let i = 0; i < 5; i++) expect(pixel(i * 5 + 3)).toEqual([...GAP_RGBA]); // the column of "not"
     // "good" (A row 3, B row 4) attending to "the" (column 1 on both sides)
-    expect(diff.data[4 * 5 + 1]).toBeCloseTo(b.data[4 * 5 + 1] - a.data[3 * 4 + 1], 6);
+    const good = Math.fround(b.data[4 * 5 + 1] - a.data[3 * 4 + 1]);
+    expect(pixel(4 * 5 + 1)).toEqual(colour(divergingIndex(good, diff.range)));
   });
 
-  it("is symmetric in scale and grey at gaps", () => {
-    const range = symmetricRange(diff.data);
-    const finite = Array.from(diff.data).filter((v) => !Number.isNaN(v));
-    expect(range).toBeCloseTo(Math.max(...finite.map(Math.abs)), 6);
-    expect(symmetricRange(new Float32Array([0, NaN]))).toBe(1e-6);
+  it("is symmetric in scale: the largest |B − A| of the aligned cells", () => {
+    const differences: number[] = [];
+    for (const [i, qa] of A_OF_B.entries()) {
+      for (const [j, ka] of A_OF_B.entries()) {
+        if (qa >= 0 && ka >= 0) differences.push(Math.fround(b.data[i * 5 + j] - a.data[qa * 4 + ka]));
+      }
+    }
+    expect(diff.range).toBe(Math.max(...differences.map(Math.abs)));
+    expect(differencePicture(a, a, { a: alignment.a, b: alignment.a }, { a: alignment.a, b: alignment.a }).range).toBe(1e-6);
+    const range = diff.range;
     expect(divergingIndex(-range, range)).toBe(0);
     expect(divergingIndex(range, range)).toBe(255);
     expect(divergingIndex(0, range)).toBe(128);
     expect(divergingIndex(-0.5 * range, range) + divergingIndex(0.5 * range, range)).toBe(255 + 1);
     expect(divergingIndex(NaN, range)).toBe(-1);
-    const pixels = rasterizeDifference(diff, range);
-    expect(Array.from(pixels.subarray(4 * 3, 4 * 4))).toEqual([...GAP_RGBA]);
   });
 
   it("colours negative blue and positive red, and says which side is which", () => {
@@ -112,26 +116,27 @@ describe("the fast paths draw what the cell-by-cell definition does", () => {
     return { rows, cols, data: Float32Array.from({ length: rows * cols }, (_, i) => Math.sin(i * scale)) };
   }
 
-  it("alignedDifference and rasterizeDifference, cell by cell, with query and key gaps", () => {
+  it("differencePicture, cell by cell, with query and key gaps", () => {
     const queries = randomAlignment(37, 3);
     const keys = randomAlignment(29, 11); // cross-attention: keys aligned on their own
     const count = (xs: Int32Array): number => xs.filter((x) => x >= 0).length;
     const a = matrix(count(queries.a), count(keys.a), 0.37);
     const b = matrix(count(queries.b), count(keys.b), 0.91);
-    const diff = alignedDifference(a, b, queries, keys);
-    const range = symmetricRange(diff.data);
-    const pixels = rasterizeDifference(diff, range);
+    a.data[2] = NaN; // a value the model never produces still draws as grey, not as a colour
+    const expected = new Float32Array(37 * 29).fill(NaN);
     for (let i = 0; i < 37; i++) {
       for (let j = 0; j < 29; j++) {
         const [qa, qb, ka, kb] = [queries.a[i], queries.b[i], keys.a[j], keys.b[j]];
-        const expected = qa < 0 || qb < 0 || ka < 0 || kb < 0 ? NaN : b.data[qb * b.cols + kb] - a.data[qa * a.cols + ka];
-        const cell = i * 29 + j;
-        if (Number.isNaN(expected)) expect(diff.data[cell]).toBeNaN();
-        else expect(diff.data[cell]).toBe(Math.fround(expected));
-        const index = divergingIndex(diff.data[cell], range);
-        const rgba = index < 0 ? [...GAP_RGBA] : Array.from(RDBU_R.subarray(4 * index, 4 * index + 4));
-        expect(Array.from(pixels.subarray(4 * cell, 4 * cell + 4))).toEqual(rgba);
+        if (qa >= 0 && qb >= 0 && ka >= 0 && kb >= 0) expected[i * 29 + j] = b.data[qb * b.cols + kb] - a.data[qa * a.cols + ka];
       }
+    }
+    const range = Math.max(...Array.from(expected).filter((v) => !Number.isNaN(v)).map(Math.abs));
+    const diff = differencePicture(a, b, queries, keys);
+    expect(diff.range).toBe(range);
+    for (let cell = 0; cell < 37 * 29; cell++) {
+      const index = divergingIndex(expected[cell], range);
+      const rgba = index < 0 ? [...GAP_RGBA] : Array.from(RDBU_R.subarray(4 * index, 4 * index + 4));
+      expect(Array.from(diff.pixels.subarray(4 * cell, 4 * cell + 4))).toEqual(rgba);
     }
   });
 
@@ -142,29 +147,20 @@ describe("the fast paths draw what the cell-by-cell definition does", () => {
     expect(Array.from(keyRuns({ a: Int32Array.from([-1, -1]), b: Int32Array.from([0, -1]) }))).toEqual([]);
   });
 
-  it("alignedDifference refills a buffer of its size, gaps included, and allocates for another size", () => {
+  it("refills a buffer large enough, every pixel (gaps too), and allocates for a larger grid", () => {
     const queries = randomAlignment(13, 5);
     const keys = randomAlignment(11, 7);
     const count = (xs: Int32Array): number => xs.filter((x) => x >= 0).length;
     const a = matrix(count(queries.a), count(keys.a), 0.37);
     const b = matrix(count(queries.b), count(keys.b), 0.91);
-    const buffer = new Float32Array(13 * 11).fill(42); // stale values of an earlier head
-    const diff = alignedDifference(a, b, queries, keys, keyRuns(keys), buffer);
-    expect(diff.data).toBe(buffer);
-    const fresh = alignedDifference(a, b, queries, keys);
-    expect(Array.from(diff.data).map(String)).toEqual(Array.from(fresh.data).map(String)); // NaN at every gap too
-    expect(alignedDifference(a, b, queries, keys, keyRuns(keys), new Float32Array(5)).data.length).toBe(13 * 11);
-  });
-
-  it("rasterizeDifference refills a buffer of the same size, and allocates for a larger matrix", () => {
-    const small = matrix(3, 4, 0.5);
-    const first = rasterizeDifference(small, 1);
-    const other = matrix(3, 4, 1.7);
-    const again = rasterizeDifference(other, 1, RDBU_R, first);
-    expect(again).toBe(first); // a head switch: the same buffer
-    expect(Array.from(again)).toEqual(Array.from(rasterizeDifference(other, 1))); // every pixel rewritten
-    const larger = rasterizeDifference(matrix(5, 4, 0.5), 1, RDBU_R, first);
-    expect(larger).not.toBe(first);
-    expect(larger.length).toBe(5 * 4 * 4);
+    const buffer = new Uint8ClampedArray(13 * 11 * 4).fill(42); // stale pixels of an earlier head
+    const again = differencePicture(a, b, queries, keys, keyRuns(keys), RDBU_R, buffer);
+    expect(again.pixels).toBe(buffer); // a head switch: the same buffer
+    expect(Array.from(again.pixels)).toEqual(Array.from(differencePicture(a, b, queries, keys).pixels));
+    const more = randomAlignment(17, 5);
+    const [a2, b2] = [matrix(count(more.a), count(keys.a), 0.37), matrix(count(more.b), count(keys.b), 0.91)];
+    const larger = differencePicture(a2, b2, more, keys, keyRuns(keys), RDBU_R, buffer);
+    expect(larger.pixels).not.toBe(buffer);
+    expect(larger.pixels.length).toBe(17 * 11 * 4);
   });
 });

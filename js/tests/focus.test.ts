@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { loadFocusedMatrix, shapeProblem, type StackSource } from "../src/focus";
+import { loadFocusedMatrix, loadedFocusedMatrix, shapeProblem, type StackSource } from "../src/focus";
 import { prepareDisplay, inverseIndex } from "../src/scale";
 import { tokenWeights } from "../src/shading";
 import type { Stack } from "../src/types";
@@ -40,6 +40,23 @@ describe("loadFocusedMatrix", () => {
     expect(s.requested).toEqual([]);
     await loadFocusedMatrix(s, [3, 5], 5, 0);
     expect(s.requested).toEqual(["layer 5"]);
+  });
+
+  it("gives the same matrix at once when the layer or rollout is already here, and null otherwise", async () => {
+    const loaded = new Map<number, Stack>();
+    let rolloutHere: Stack | null = null;
+    const s = { ...source(), loadedLayer: (l: number) => loaded.get(l) ?? null, loadedRollout: () => rolloutHere };
+    expect(loadedFocusedMatrix(s, [3, 5], 5, 1)).toBeNull();
+    expect(loadedFocusedMatrix(s, [3, 5], 5, "rollout")).toBeNull();
+    loaded.set(5, layer);
+    rolloutHere = rollout;
+    for (const head of [0, 1, "mean", "max", "rollout"] as const) {
+      const now = loadedFocusedMatrix(s, [3, 5], 5, head);
+      expect(Array.from(now!.data)).toEqual(Array.from((await loadFocusedMatrix(s, [3, 5], 5, head)).data));
+    }
+    expect(loadedFocusedMatrix(s, [3, 5], 3, 0)).toBeNull(); // another layer: not here
+    expect(() => loadedFocusedMatrix(s, [3, 5], 4, "rollout")).toThrow(RangeError);
+    expect(loadedFocusedMatrix(source(), [3, 5], 5, 0)).toBeNull(); // a source that cannot tell
   });
 
   it("checks the shape against the tokens", () => {

@@ -215,6 +215,21 @@ describe("requests", () => {
     expect(model.sent[1].version).toBe(2);
   });
 
+  it("tells a layer that has arrived without asking, for this data version only", async () => {
+    const model = new FakeModel(traits(2, 2, 1));
+    const adapter = new ModelAdapter(model);
+    expect(adapter.loadedLayer(1)).toBeNull();
+    const first = adapter.requestLayer(1);
+    expect(adapter.loadedLayer(1)).toBeNull(); // asked, not answered
+    answer(model, 0, [1, 0, 0, 1], [1, 2, 2]);
+    const stack = await first;
+    expect(adapter.loadedLayer(1)).toBe(stack);
+    expect(adapter.loadedRollout()).toBeNull();
+    expect(model.sent).toHaveLength(1);
+    model.pythonSets("data_version", 2);
+    expect(adapter.loadedLayer(1)).toBeNull();
+  });
+
   it("drops the least recently used layers beyond the cache size", () => {
     const model = new FakeModel(traits(2, 4, 1));
     const adapter = new ModelAdapter(model, { cacheSize: 2 });

@@ -53,10 +53,17 @@ describe("rasterize", () => {
     data[5] = NaN;
     data[6] = -0.25;
     data[7] = 2; // above vmax
+    data[8] = Infinity;
     const m: Matrix = { rows: n, cols: n, data };
     const causal = { rowIndex: identityIndex(n), colIndex: identityIndex(n), offset: 0 };
-    for (const scale of ["linear", "sqrt", "log"] as const) {
-      const mapper = makeMapper(scale, 1, 3);
+    // makeMapper's mappers are applied inline (by their spec); any other function is called per cell
+    const mappers = [
+      ...(["linear", "sqrt", "log"] as const).map((scale) => makeMapper(scale, 1, 3)),
+      makeMapper("log", 0.3, 2),
+      makeMapper("sqrt", 0, 3), // no maximum: everything at the bottom
+      (v: number) => v * v,
+    ];
+    for (const mapper of mappers) {
       for (const mask of [null, causal]) {
         const pixels = rasterize(m, { mapper, causal: mask });
         for (let q = 0; q < n; q++) {
