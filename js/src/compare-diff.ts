@@ -109,33 +109,15 @@ export interface DifferencePicture {
 }
 
 /**
- * B − A of one head on the aligned grid (`queries.a.length × keys.a.length` cells), drawn:
- * a cell both sides have gets `table[divergingIndex(B − A, range)]` (the difference as
- * float32), a cell one side lacks (a gap row or column, never a shifted row) the gap grey.
- * Two passes over the cells both sides have, reading the two matrices directly (the largest
- * |B − A|, then the colours), with no grid of differences in between. `runs` are
- * {@link keyRuns} of `keys` (a view keeps them), `out` a buffer to fill when it is large
- * enough (a head switch reuses the last one).
+ * The colour bar's half-range of B − A on the aligned grid: the largest |B − A| (as float32)
+ * of a cell both sides have, at least 1e-6 (so an all-zero difference has a scale). One pass
+ * over the aligned cells, reading the two matrices directly; `runs` are {@link keyRuns}.
  */
-export function differencePicture(
-  a: Matrix,
-  b: Matrix,
-  queries: Alignment,
-  keys: Alignment,
-  runs: Int32Array = keyRuns(keys),
-  table: ColorTable = RDBU_R,
-  out?: Uint8ClampedArray,
-): DifferencePicture {
-  const rows = queries.a.length;
-  const cols = keys.a.length;
-  const size = rows * cols * 4;
-  const pixels = out !== undefined && out.length >= size && out.byteOffset % 4 === 0 ? out : new Uint8ClampedArray(size);
-  // whole RGBA pixels as uint32 (the same bytes in the same order on any platform)
-  const words = new Uint32Array(pixels.buffer, pixels.byteOffset, rows * cols);
+export function differenceRange(a: Matrix, b: Matrix, queries: Alignment, runs: Int32Array): number {
   const valuesA = a.data;
   const valuesB = b.data;
   let largest = 0;
-  for (let i = 0; i < rows; i++) {
+  for (let i = 0; i < queries.a.length; i++) {
     const qa = queries.a[i];
     const qb = queries.b[i];
     if (qa < 0 || qb < 0) continue;
@@ -150,7 +132,36 @@ export function differencePicture(
       }
     }
   }
-  const range = Math.max(largest, MIN_RANGE);
+  return Math.max(largest, MIN_RANGE);
+}
+
+/**
+ * B − A of one head on the aligned grid (`queries.a.length × keys.a.length` cells), drawn:
+ * a cell both sides have gets `table[divergingIndex(B − A, range)]` (the difference as
+ * float32), a cell one side lacks (a gap row or column, never a shifted row) the gap grey.
+ * `range` is {@link differenceRange}, found here unless the caller knows it already (a view
+ * keeps it per head); then one pass over the cells, reading the two matrices directly, with
+ * no grid of differences in between. `runs` are {@link keyRuns} of `keys` (a view keeps
+ * them), `out` a buffer to fill when it is large enough (a head switch reuses the last one).
+ */
+export function differencePicture(
+  a: Matrix,
+  b: Matrix,
+  queries: Alignment,
+  keys: Alignment,
+  runs: Int32Array = keyRuns(keys),
+  table: ColorTable = RDBU_R,
+  out?: Uint8ClampedArray,
+  range: number = differenceRange(a, b, queries, runs),
+): DifferencePicture {
+  const rows = queries.a.length;
+  const cols = keys.a.length;
+  const size = rows * cols * 4;
+  const pixels = out !== undefined && out.length >= size && out.byteOffset % 4 === 0 ? out : new Uint8ClampedArray(size);
+  // whole RGBA pixels as uint32 (the same bytes in the same order on any platform)
+  const words = new Uint32Array(pixels.buffer, pixels.byteOffset, rows * cols);
+  const valuesA = a.data;
+  const valuesB = b.data;
   const colors = tableWords(table);
   const gap = tableWords(GAP_TABLE)[0];
   const top = COLORMAP_SIZE - 1;

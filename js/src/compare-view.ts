@@ -18,7 +18,8 @@ import {
 import { SideModel, type Side } from "./compare-model";
 import { setStyle, setText } from "./domwrite";
 import { bytesOf, type BinaryLike } from "./buffers";
-import { loadFocusedMatrix } from "./focus";
+import { DifferenceRanges } from "./compare-ranges";
+import { loadFocusedMatrix, loadedFocusedMatrix } from "./focus";
 import { ModelAdapter, type AdapterOptions, type AnyModelLike } from "./model";
 import type { HeadChoice, Matrix } from "./types";
 
@@ -122,6 +123,20 @@ export function renderComparison(model: AnyModelLike, el: HTMLElement, options?:
   /** The B − A pixels of the last paint, refilled by the next one of the same size. */
   let diffPixels: Uint8ClampedArray | undefined;
   const runs = keyRuns(keys);
+  const layersOf = (i: number): number[] =>
+    (model.get(`${sides[i]}_meta`) as { layer_indices?: number[] } | null)?.layer_indices ?? [];
+  const rangeKey = (layer: number, head: HeadChoice): string =>
+    `${String(model.get("a_data_version"))}|${String(model.get("b_data_version"))}|${layer}|${String(head)}`;
+  const ranges = new DifferenceRanges(
+    queries,
+    runs,
+    (layer, head) => {
+      const pair = meta.layer_pairs.find(([a]) => a === layer);
+      const matrices = pair ? adapters.map((adapter, i) => loadedFocusedMatrix(adapter, layersOf(i), pair[i], head)) : [];
+      return matrices[0] && matrices[1] ? [matrices[0], matrices[1]] : null;
+    },
+    doc.defaultView,
+  );
   const paintDifference = async (): Promise<void> => {
     const mine = ++ticket;
     const layer = Number(model.get("layer"));
@@ -130,13 +145,13 @@ export function renderComparison(model: AnyModelLike, el: HTMLElement, options?:
     if (!pair) return;
     try {
       const matrices: Matrix[] = await Promise.all(
-        adapters.map((adapter, i) => {
-          const layers = (model.get(`${sides[i]}_meta`) as { layer_indices?: number[] } | null)?.layer_indices ?? [];
-          return loadFocusedMatrix(adapter, layers, pair[i], head);
-        }),
+        adapters.map((adapter, i) => loadFocusedMatrix(adapter, layersOf(i), pair[i], head)),
       );
       if (destroyed || mine !== ticket) return;
-      const diff = differencePicture(matrices[0], matrices[1], queries, keys, runs, RDBU_R, diffPixels);
+      const key = rangeKey(layer, head);
+      const diff = differencePicture(matrices[0], matrices[1], queries, keys, runs, RDBU_R, diffPixels, ranges.get(key));
+      ranges.set(key, diff.range);
+      ranges.prefetch(layer, meta.num_heads, rangeKey); // the layer's other heads, when idle
       diffPixels = diff.pixels;
       const range = diff.range;
       pixelCanvas(doc, diffPixels, diff.cols, diff.rows, diffCanvas);
@@ -197,9 +212,13 @@ export function renderComparison(model: AnyModelLike, el: HTMLElement, options?:
     placeFocus();
     void paintDifference();
   };
+  const newData = (): void => {
+    ranges.clear();
+    repaint();
+  };
   const events: [string, () => void][] = [
-    ["change:layer", repaint], ["change:head", repaint], ["change:a_data_version", repaint],
-    ["change:b_data_version", repaint], ["change:metric", paintGrid], ["change:scores", paintGrid],
+    ["change:layer", repaint], ["change:head", repaint], ["change:a_data_version", newData],
+    ["change:b_data_version", newData], ["change:metric", paintGrid], ["change:scores", paintGrid],
   ];
   for (const [event, callback] of events) model.on(event, callback);
   gridCanvas.addEventListener("click", onGridClick);
@@ -211,6 +230,7 @@ export function renderComparison(model: AnyModelLike, el: HTMLElement, options?:
     destroyed = true;
     for (const [event, callback] of events) model.off(event, callback);
     gridCanvas.removeEventListener("click", onGridClick);
+    ranges.dispose();
     apps.forEach((app) => app.destroy());
     adapters.forEach((adapter) => adapter.dispose());
     root.remove();

@@ -5,6 +5,7 @@ import {
   decodeAlignment,
   differenceCaption,
   differencePicture,
+  differenceRange,
   divergingIndex,
   keyRuns,
   partner,
@@ -133,6 +134,9 @@ describe("the fast paths draw what the cell-by-cell definition does", () => {
     const range = Math.max(...Array.from(expected).filter((v) => !Number.isNaN(v)).map(Math.abs));
     const diff = differencePicture(a, b, queries, keys);
     expect(diff.range).toBe(range);
+    expect(differenceRange(a, b, queries, keyRuns(keys))).toBe(range);
+    const known = differencePicture(a, b, queries, keys, keyRuns(keys), RDBU_R, undefined, range); // a range kept by the view
+    expect(Array.from(known.pixels)).toEqual(Array.from(diff.pixels));
     for (let cell = 0; cell < 37 * 29; cell++) {
       const index = divergingIndex(expected[cell], range);
       const rgba = index < 0 ? [...GAP_RGBA] : Array.from(RDBU_R.subarray(4 * index, 4 * index + 4));
