@@ -2,12 +2,13 @@
  * The focused heatmap: query tokens down, key tokens across, a colour bar, a tooltip. The
  * matrix is rasterised (one pixel per cell) into an offscreen backing canvas that the visible
  * canvas scales with `drawImage` (no smoothing) and labels; selection highlights go on a
- * transparent overlay, the only thing redrawn while the pointer moves. A head switch reuses
- * the pixel buffer, label widths and colour-bar gradient, and leaves a blank overlay alone.
+ * transparent overlay, the only thing redrawn while the pointer moves (hidden while blank). A
+ * head switch reuses the pixel buffer, label widths and colour-bar gradient.
  * Zoom and pan (`zoomctl.ts`) show a window of the matrix: the backing canvas, cropped.
  */
 import { ThemeWatch, canvasPoint, pixelRatioOf, sizeCanvas } from "./canvas";
 import { GradientCache } from "./colorbar";
+import { setHidden } from "./domwrite";
 import {
   cellTooltip,
   measureLabels,
@@ -54,8 +55,6 @@ export class HeatmapView {
   private labelWidths = { rows: 0, cols: 0 };
   private readonly labelCache = new LabelWidthCache();
   private readonly gradient = new GradientCache(() => this.canvas.ownerDocument.createElement("canvas"));
-  /** The overlay's size while it is blank ("" when it shows something or is unsized). */
-  private blankOverlay = "";
   private availableWidth = 640;
   private availableHeight = Infinity;
   private selection: HeatmapSelection = { query: null, key: null, locked: false };
@@ -199,8 +198,7 @@ export class HeatmapView {
     this.raster = null;
     this.layout = null;
     sizeCanvas(this.canvas, 1, 1, 1);
-    sizeCanvas(this.overlay, 1, 1, 1);
-    this.blankOverlay = "";
+    setHidden(this.overlay, true);
   }
 
   /**
@@ -276,11 +274,12 @@ export class HeatmapView {
     if (!content || !raster || !layout) return;
     const row = this.selection.query === null ? -1 : (raster.rowOfQuery[this.selection.query] ?? -1);
     const col = this.selection.key === null ? -1 : (raster.colOfKey[this.selection.key] ?? -1);
-    // nothing to draw on an overlay already blank at this size (a head switch): no new canvas frame
-    const blank = row < 0 && col < 0 && this.hoverCell === null ? `${layout.width}x${layout.height}@${pixelRatioOf(this.canvas)}` : "";
-    if (blank && blank === this.blankOverlay) return;
+    // a blank overlay is hidden: the browser copies every canvas on the page into each frame it
+    // commits (software compositing), drawn on or not
+    const blank = row < 0 && col < 0 && this.hoverCell === null;
+    setHidden(this.overlay, blank);
+    if (blank) return;
     const ctx = sizeCanvas(this.overlay, layout.width, layout.height, pixelRatioOf(this.canvas));
-    this.blankOverlay = ctx ? blank : "";
     if (!ctx) return;
     const selection = { row, col, locked: this.selection.locked, hover: this.hoverCell };
     paintSelection(ctx, layout, content, selection, this.theme.current, this.chip, pixelRatioOf(this.canvas), this.view);

@@ -1,9 +1,11 @@
 /**
  * The overview grid: one thumbnail per layer × head, then the mean / max / rollout columns.
  * All thumbnails are rasterised into one atlas image; the visible canvas copies each one to
- * its place. The focus outline and the selected query row go on an overlay canvas.
+ * its place. The focus outline is a box over it (a head switch moves it; no canvas redrawn),
+ * the selected query's row goes on an overlay canvas (hidden while there is none).
  */
 import { PRINT_THEME, canvasPoint, font, hatchPattern, pixelCanvas, pixelRatioOf, sizeCanvas, themeOf, type Theme } from "./canvas";
+import { setHidden, setStyle } from "./domwrite";
 import { thumbAt } from "./hittest";
 import { overviewLayout, pooledIndex, thumbRect, type OverviewLayout } from "./layout";
 import { rasterizeOverview } from "./raster";
@@ -57,6 +59,8 @@ export class OverviewView {
   /** The visible canvas (class `attnviz-overview`). */
   readonly canvas: HTMLCanvasElement;
   private readonly overlay: HTMLCanvasElement;
+  /** The outline of the focused thumbnail. */
+  private readonly focusBox: HTMLDivElement;
   private readonly abort = new AbortController();
   private content: OverviewContent | null = null;
   private atlas: HTMLCanvasElement | null = null;
@@ -85,7 +89,11 @@ export class OverviewView {
     this.overlay = doc.createElement("canvas");
     this.overlay.className = "attnviz-overlay";
     this.overlay.setAttribute("aria-hidden", "true");
-    wrap.append(this.canvas, this.overlay);
+    this.overlay.hidden = true;
+    this.focusBox = doc.createElement("div");
+    this.focusBox.className = "attnviz-overview-focus";
+    this.focusBox.hidden = true;
+    wrap.append(this.canvas, this.overlay, this.focusBox);
     host.appendChild(wrap);
     const signal = this.abort.signal;
     this.canvas.addEventListener("click", (e) => this.onClick(e), { signal });
@@ -134,7 +142,7 @@ export class OverviewView {
     const focus = row >= 0 && col >= 0 ? { row, col } : null;
     if (focus?.row === this.focus?.row && focus?.col === this.focus?.col) return;
     this.focus = focus;
-    this.paintOverlay();
+    this.placeFocus();
   }
 
   /** Mark the pooled row of query `query` in every thumbnail. */
@@ -153,7 +161,8 @@ export class OverviewView {
     this.content = null;
     this.layout = null;
     sizeCanvas(this.canvas, 1, 1, 1);
-    sizeCanvas(this.overlay, 1, 1, 1);
+    this.paintOverlay();
+    this.placeFocus();
   }
 
   destroy(): void {
@@ -178,33 +187,40 @@ export class OverviewView {
     const ctx = sizeCanvas(this.canvas, layout.width, layout.height, pixelRatioOf(this.canvas));
     if (ctx) paintOverview(ctx, layout, content, atlas, this.theme);
     this.paintOverlay();
+    this.placeFocus();
+  }
+
+  /** Put the focus box around the focused thumbnail (hidden when nothing is focused). */
+  private placeFocus(): void {
+    const { layout, focus } = this;
+    setHidden(this.focusBox, !layout || !focus);
+    if (!layout || !focus) return;
+    // the 2 px outline just outside the thumbnail
+    const rect = thumbRect(layout, focus.row, focus.col);
+    setStyle(this.focusBox, "left", `${rect.x - 2}px`);
+    setStyle(this.focusBox, "top", `${rect.y - 2}px`);
+    setStyle(this.focusBox, "width", `${rect.w + 4}px`);
+    setStyle(this.focusBox, "height", `${rect.h + 4}px`);
   }
 
   private paintOverlay(): void {
-    const { content, layout } = this;
-    if (!content || !layout) return;
+    const { content, layout, query } = this;
+    const shown = content !== null && layout !== null && query !== null && query < content.numQueries;
+    setHidden(this.overlay, !shown); // a canvas costs every committed frame, drawn on or not
+    if (!shown) return;
     const ctx = sizeCanvas(this.overlay, layout.width, layout.height, pixelRatioOf(this.canvas));
     if (!ctx) return;
-    const theme = this.theme;
-    if (this.query !== null && this.query < content.numQueries) {
-      const { tq } = content.overview;
-      const r = pooledIndex(this.query, content.numQueries, tq);
-      const band = layout.thumb / tq;
-      ctx.strokeStyle = theme.accent;
-      ctx.lineWidth = this.locked ? 1.5 : 1;
-      for (let row = 0; row < layout.layers; row++) {
-        for (let col = 0; col < layout.columns; col++) {
-          const rect = thumbRect(layout, row, col);
-          const y = rect.y + r * band;
-          ctx.strokeRect(rect.x + 0.5, y - 0.5, rect.w - 1, Math.max(band, 1) + 1);
-        }
+    const { tq } = content.overview;
+    const r = pooledIndex(query, content.numQueries, tq);
+    const band = layout.thumb / tq;
+    ctx.strokeStyle = this.theme.accent;
+    ctx.lineWidth = this.locked ? 1.5 : 1;
+    for (let row = 0; row < layout.layers; row++) {
+      for (let col = 0; col < layout.columns; col++) {
+        const rect = thumbRect(layout, row, col);
+        const y = rect.y + r * band;
+        ctx.strokeRect(rect.x + 0.5, y - 0.5, rect.w - 1, Math.max(band, 1) + 1);
       }
-    }
-    if (this.focus) {
-      const rect = thumbRect(layout, this.focus.row, this.focus.col);
-      ctx.strokeStyle = theme.fg;
-      ctx.lineWidth = 2;
-      ctx.strokeRect(rect.x - 1, rect.y - 1, rect.w + 2, rect.h + 2);
     }
   }
 

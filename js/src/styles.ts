@@ -75,6 +75,9 @@ export const CSS = `
 .attnviz-root .attnviz-canvas-wrap { position: relative; display: inline-block; line-height: 0; }
 .attnviz-root .attnviz-scroll { overflow: auto; max-width: 100%; max-height: var(--attnviz-canvas-height, 80vh); }
 .attnviz-root canvas { display: block; }
+.attnviz-root canvas[hidden] { display: none; }
+.attnviz-root .attnviz-overview-focus { position: absolute; pointer-events: none; box-sizing: border-box; border: 2px solid currentColor; }
+.attnviz-root .attnviz-overview-focus[hidden] { display: none; }
 .attnviz-root canvas.attnviz-overlay { position: absolute; left: 0; top: 0; pointer-events: none; }
 .attnviz-root canvas.attnviz-overview, .attnviz-root canvas.attnviz-heatmap { cursor: crosshair; }
 .attnviz-root canvas:focus-visible { outline: 2px solid var(--attnviz-accent); outline-offset: 2px; }

@@ -346,6 +346,21 @@ describe("the render pass", () => {
     }
   });
 
+  it("moves the overview's focus box on a head switch, and shows overlays only with something on them", async () => {
+    const { root, model } = mount();
+    await settle();
+    const box = root.querySelector<HTMLElement>(".attnviz-overview-focus")!;
+    const overlays = Array.from(root.querySelectorAll<HTMLCanvasElement>("canvas.attnviz-overlay"));
+    const layout = JSON.parse(root.querySelector<HTMLCanvasElement>("canvas.attnviz-overview")!.dataset.layout!);
+    expect(box.hidden).toBe(false);
+    expect([box.style.left, box.style.top, box.style.width]).toEqual([`${layout.left - 2}px`, `${layout.top - 2}px`, `${layout.thumb + 4}px`]);
+    expect(overlays.map((o) => o.hidden)).toEqual([true, true]); // nothing selected: no canvas to commit
+    model.set("head", 1);
+    expect(box.style.left).toBe(`${layout.left + layout.thumb + layout.gap - 2}px`);
+    move(root.querySelectorAll(".attnviz-token")[2]);
+    expect(overlays.map((o) => o.hidden)).toEqual([false, false]); // the query's row on both
+  });
+
   it("takes aggregates, labels and the rollout message from Python's meta", async () => {
     const el = document.createElement("div");
     document.body.appendChild(el);
