@@ -7,7 +7,7 @@ import { PRINT_THEME, font, hatchPattern, renderChip, sizeCanvas, type Theme } f
 import { GENERATED_COLOR, displayedBoundary, generated, paintBoundary, type Boundary } from "./boundary";
 import { fillGradient, type GradientCache } from "./colorbar";
 import type { Cell } from "./hittest";
-import type { LabelExtent, LabelWidthCache } from "./labelwidths";
+import { sameIndex, type LabelExtent, type LabelWidthCache } from "./labelwidths";
 import { LABEL_FONT_PX, labelIndices, truncateLabel, type HeatmapLayout } from "./layout";
 import { causalOffset } from "./raster";
 import { colorbarTicks, formatValue, type DisplayMatrix } from "./scale";
@@ -63,6 +63,12 @@ export function paintHeatmap(
   fetch = true,
   gradient: GradientCache | null = null,
 ): void {
+  paintLabels(ctx, layout, content, theme, view);
+  paintCells(ctx, layout, content, raster, theme, view, fetch, gradient);
+}
+
+/** The row labels (left of the grid) and column labels (above it), in the label font. */
+export function paintLabels(ctx: CanvasRenderingContext2D, layout: HeatmapLayout, content: HeatmapContent, theme: Theme, view: Viewport): void {
   const { grid } = layout;
   const { rowIndex, colIndex } = content.display;
   ctx.font = font(LABEL_FONT_PX, theme.fontFamily);
@@ -73,20 +79,43 @@ export function paintHeatmap(
   for (const r of labelIndices(layout.rows, layout.rowLabelStep)) {
     const q = rowIndex[view.r0 + r];
     ctx.fillStyle = content.rowSpecial[q] ? theme.muted : generated(q, content.boundary?.query) ? GENERATED_COLOR : theme.fg;
-    ctx.fillText(truncateLabel(content.rowLabels[q] ?? ""), grid.x - 6, grid.y + (r + 0.5) * layout.cellH);
+    ctx.fillText(truncateLabel(content.rowLabels[q] ?? ""), grid.x - LABEL_GAP, grid.y + (r + 0.5) * layout.cellH);
   }
   // column (key) labels, vertical above the grid
   ctx.textAlign = "left";
   for (const c of labelIndices(layout.cols, layout.colLabelStep)) {
     const k = colIndex[view.c0 + c];
     ctx.save();
-    ctx.translate(grid.x + (c + 0.5) * layout.cellW, grid.y - 6);
+    ctx.translate(grid.x + (c + 0.5) * layout.cellW, grid.y - LABEL_GAP);
     ctx.rotate(-Math.PI / 2);
     ctx.fillStyle = content.colSpecial[k] ? theme.muted : generated(k, content.boundary?.key) ? GENERATED_COLOR : theme.fg;
     ctx.fillText(truncateLabel(content.colLabels[k] ?? ""), 0, 0);
     ctx.restore();
   }
+}
 
+/** CSS px between the grid and its labels; {@link clearCells} leaves all but 2 of them alone. */
+const LABEL_GAP = 6;
+
+/**
+ * Everything but the labels: the hatch under a causal mask, the cells, the grid's border, a
+ * generation's boundary and the colour bar; all of it lies right of and below the labels.
+ */
+export function paintCells(
+  ctx: CanvasRenderingContext2D,
+  layout: HeatmapLayout,
+  content: HeatmapContent,
+  raster: Raster,
+  theme: Theme,
+  view: Viewport,
+  fetch = true,
+  gradient: GradientCache | null = null,
+): void {
+  const { grid } = layout;
+  const { rowIndex, colIndex } = content.display;
+  // the hatch tile is scaled by the pixel ratio smoothly, as on a fresh canvas (a repaint that
+  // keeps the labels finds the last paint's state)
+  ctx.imageSmoothingEnabled = true;
   if (content.causal) {
     ctx.fillStyle = hatchPattern(ctx);
     ctx.fillRect(grid.x, grid.y, grid.w, grid.h);
@@ -102,6 +131,51 @@ export function paintHeatmap(
   if (boundary) paintBoundary(ctx, layout, view, displayedBoundary(rowIndex, boundary.query), displayedBoundary(colIndex, boundary.key));
 
   paintColorbar(ctx, layout, content, theme, gradient);
+}
+
+/**
+ * Clear what {@link paintCells} draws, keeping the labels: the canvas from 2 CSS px left of and
+ * above the grid to its right and bottom edges, snapped outwards to device pixels (`ratio`), so
+ * no half-cleared pixel is left for the next paint to blend with.
+ */
+export function clearCells(ctx: CanvasRenderingContext2D, layout: HeatmapLayout, ratio: number): void {
+  const x = Math.floor((layout.grid.x - 2) * ratio) / ratio;
+  const y = Math.floor((layout.grid.y - 2) * ratio) / ratio;
+  ctx.clearRect(x, y, layout.width - x + 1, layout.height - y + 1);
+}
+
+/** What the labels of a paint are drawn from, to tell whether the next paint can keep them. */
+export interface LabelInputs {
+  /** Geometry, window, theme and pixel ratio, as text. */
+  readonly key: string;
+  /** Label texts, special flags and boundary, compared by identity. */
+  readonly refs: readonly unknown[];
+  /** Displayed rows and columns (original indices), compared by value: each display makes new arrays. */
+  readonly rowIndex: Int32Array;
+  readonly colIndex: Int32Array;
+}
+
+/** The inputs of {@link paintLabels} for this layout, content, window, theme and ratio. */
+export function labelInputs(layout: HeatmapLayout, content: HeatmapContent, view: Viewport, theme: Theme, ratio: number): LabelInputs {
+  const { grid } = layout;
+  const key = [
+    layout.width, layout.height, grid.x, grid.y, grid.w, grid.h, layout.rows, layout.cols, layout.cellW, layout.cellH,
+    layout.rowLabelStep, layout.colLabelStep, view.r0, view.c0, theme.fg, theme.muted, theme.fontFamily, ratio,
+  ].join("|");
+  const b = content.boundary;
+  const refs = [content.rowLabels, content.colLabels, content.rowSpecial, content.colSpecial, b?.query, b?.key];
+  return { key, refs, rowIndex: content.display.rowIndex, colIndex: content.display.colIndex };
+}
+
+/** Whether labels painted from `a` are those `b` would paint. */
+export function sameLabels(a: LabelInputs | null, b: LabelInputs): boolean {
+  return (
+    a !== null &&
+    a.key === b.key &&
+    a.refs.every((ref, i) => Object.is(ref, b.refs[i])) &&
+    sameIndex(a.rowIndex, b.rowIndex) &&
+    sameIndex(a.colIndex, b.colIndex)
+  );
 }
 
 function paintColorbar(

@@ -6,17 +6,22 @@
  * head switch reuses the pixel buffer, label widths and colour-bar gradient.
  * Zoom and pan (`zoomctl.ts`) show a window of the matrix: the backing canvas, cropped.
  */
-import { ThemeWatch, canvasPoint, pixelRatioOf, sizeCanvas } from "./canvas";
+import { ThemeWatch, canvasPoint, context2d, pixelRatioOf, sizeCanvas } from "./canvas";
 import { GradientCache } from "./colorbar";
 import { setHidden } from "./domwrite";
 import {
   cellTooltip,
+  clearCells,
+  labelInputs,
   measureLabels,
+  paintCells,
   paintHeatmap,
   paintSelection,
+  sameLabels,
   quote,
   renderSnapshot,
   type HeatmapContent,
+  type LabelInputs,
   type Raster,
 } from "./heatmap-paint";
 import { cellAt, colLabelAt, rowLabelAt, type Cell } from "./hittest";
@@ -54,6 +59,8 @@ export class HeatmapView {
   private layout: HeatmapLayout | null = null;
   private labelWidths = { rows: 0, cols: 0 };
   private readonly labelCache = new LabelWidthCache();
+  /** What the labels on the canvas were painted from (null: repaint them). */
+  private labelsPainted: LabelInputs | null = null;
   private readonly gradient = new GradientCache(() => this.canvas.ownerDocument.createElement("canvas"));
   private availableWidth = 640;
   private availableHeight = Infinity;
@@ -199,6 +206,7 @@ export class HeatmapView {
     this.layout = null;
     sizeCanvas(this.canvas, 1, 1, 1);
     setHidden(this.overlay, true);
+    this.labelsPainted = null;
   }
 
   /**
@@ -261,8 +269,23 @@ export class HeatmapView {
   private paint(): void {
     const { content, raster, layout } = this;
     if (!content || !raster || !layout) return;
-    const ctx = sizeCanvas(this.canvas, layout.width, layout.height, pixelRatioOf(this.canvas));
-    if (ctx) paintHeatmap(ctx, layout, content, raster, this.theme.current, this.view, true, this.gradient);
+    const ratio = pixelRatioOf(this.canvas);
+    const theme = this.theme.current;
+    const labels = labelInputs(layout, content, this.view, theme, ratio);
+    if (sameLabels(this.labelsPainted, labels)) {
+      // a head switch (or a tile that arrived): the labels stay, the cells and colour bar are redrawn
+      const ctx = context2d(this.canvas);
+      if (ctx) {
+        ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
+        clearCells(ctx, layout, ratio);
+        paintCells(ctx, layout, content, raster, theme, this.view, true, this.gradient);
+      }
+    } else {
+      const ctx = sizeCanvas(this.canvas, layout.width, layout.height, ratio);
+      if (ctx) paintHeatmap(ctx, layout, content, raster, theme, this.view, true, this.gradient);
+      this.labelsPainted = ctx ? labels : null;
+      this.canvas.dataset.labelPaints = String(Number(this.canvas.dataset.labelPaints ?? 0) + 1); // for tests
+    }
     // tile traffic, for automation and tests
     if (raster.picture instanceof TiledPicture) this.canvas.dataset.tiles = raster.picture.traffic;
     else delete this.canvas.dataset.tiles;

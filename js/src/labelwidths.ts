@@ -32,7 +32,8 @@ export function widestLabel(labels: readonly string[], index: Int32Array, width:
   return max;
 }
 
-function sameIndex(a: Int32Array, b: Int32Array): boolean {
+/** Whether two index arrays hold the same values. */
+export function sameIndex(a: Int32Array, b: Int32Array): boolean {
   if (a === b) return true;
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;

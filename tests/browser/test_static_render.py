@@ -83,8 +83,9 @@ class PageProblems:
 
 
 @pytest.fixture
-def page(browser: Any, base_url: str) -> Iterator[tuple[Any, PageProblems]]:
-    context = browser.new_context(viewport={"width": 1280, "height": 1000}, accept_downloads=True)
+def page(browser: Any, base_url: str, request: pytest.FixtureRequest) -> Iterator[tuple[Any, PageProblems]]:
+    ratio = getattr(request, "param", 1)  # device pixels per CSS pixel (indirect parametrisation)
+    context = browser.new_context(viewport={"width": 1280, "height": 1000}, accept_downloads=True, device_scale_factor=ratio)
     page = context.new_page()
     problems = PageProblems()
     page.on("pageerror", lambda error: problems.errors.append(str(error)))
@@ -449,6 +450,36 @@ def test_long_inputs_draw_from_tiles_requested_on_demand(page: tuple[Any, PagePr
     assert found.get_attribute("data-index") == "1101" and found.is_visible()
     assert pg.locator(f"{root('a')} .attnviz-token").count() == 1024
     assert problems.errors == []
+
+
+@pytest.mark.parametrize("page", [1, 1.5, 2], indirect=True, ids=["dpr1", "dpr1.5", "dpr2"])
+def test_a_head_switch_keeps_the_labels_and_draws_what_a_fresh_paint_does(page: tuple[Any, PageProblems]) -> None:
+    """Switching heads repaints only the cells and colour bar; the picture equals a first paint of that head."""
+    pg, _ = page
+    options = {"tokens": tokens(40), "layers": 2, "heads": 4, "causal": True, "seed": 3}
+    mount(pg, "a", **options)
+    mount(pg, "b", **options, traits={"head": 2})
+    wait_ready(pg, "a")
+    wait_ready(pg, "b")
+    heatmap = f"{root('a')} .attnviz-heatmap"
+    label_paints = pg.get_attribute(heatmap, "data-label-paints")
+    for head in (1, 2):
+        pg.evaluate("(h) => window.models.a.model.set('head', h)", head)
+        pg.wait_for_selector(f"{root('a')}[data-head='{head}'][data-attnviz-ready='true']")
+    assert pg.get_attribute(heatmap, "data-label-paints") == label_paints  # labels kept: no full repaint
+    same = pg.evaluate(
+        """() => {
+            const pixels = (id) => {
+                const c = document.querySelector(`#${id} .attnviz-heatmap`);
+                return [c.width, c.height, Array.from(c.getContext("2d").getImageData(0, 0, c.width, c.height).data)];
+            };
+            const [a, b] = [pixels("a"), pixels("b")];
+            if (a[0] !== b[0] || a[1] !== b[1]) return `sizes differ: ${a[0]}x${a[1]} and ${b[0]}x${b[1]}`;
+            const differing = a[2].reduce((n, v, i) => n + (v !== b[2][i] ? 1 : 0), 0);
+            return differing === 0 ? true : `${differing} bytes differ`;
+        }"""
+    )
+    assert same is True, same
 
 
 def test_exports_png(page: tuple[Any, PageProblems], tmp_path: Path) -> None:
