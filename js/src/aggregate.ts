@@ -10,7 +10,9 @@ export function stackSlice(stack: Stack, index: number): Matrix {
     throw new RangeError(`index ${index} outside 0..${stack.n - 1}`);
   }
   const size = stack.rows * stack.cols;
-  return { rows: stack.rows, cols: stack.cols, data: stack.data.subarray(index * size, (index + 1) * size) };
+  const data = stack.data.subarray(index * size, (index + 1) * size);
+  const max = stack.maxima?.[index];
+  return max === undefined ? { rows: stack.rows, cols: stack.cols, data } : { rows: stack.rows, cols: stack.cols, data, max };
 }
 
 /** Element-wise mean over the heads of a layer `[heads, Q, K]`. */

@@ -4,7 +4,7 @@
  * a clear message. Pure functions: no model, no DOM.
  */
 import { bytesOf, float32LE, uint16LE, type BinaryLike } from "./buffers";
-import { decodeFloat16 } from "./float16";
+import { decodeFloat16Slices } from "./float16";
 import { tryReadGeneration } from "./generation";
 import type { HeadChoice, Meta, Overview, Prediction, Stack, Status } from "./types";
 import { readVocabulary, type AggregateInfo } from "./vocabulary";
@@ -23,7 +23,9 @@ export function decodeStack(msg: Record<string, unknown>, buffers: unknown): Sta
   if (halves.length !== n * rows * cols) {
     throw new Error(`buffer holds ${halves.length} values, shape ${shape.join("×")} needs ${n * rows * cols}`);
   }
-  return { n, rows, cols, data: decodeFloat16(halves) };
+  if (n === 0) return { n, rows, cols, data: new Float32Array(0) };
+  const { values, maxima } = decodeFloat16Slices(halves, n);
+  return { n, rows, cols, data: values, maxima };
 }
 
 /** Decode the overview traits; null when there is none. Throws on inconsistent payloads. */

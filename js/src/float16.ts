@@ -32,6 +32,34 @@ export function decodeFloat16(halves: Uint16Array, out?: Float32Array): Float32A
   return result;
 }
 
+/** Bit pattern of +Infinity: the positive finite halves are the patterns below it. */
+const POSITIVE_INFINITY_BITS = 0x7c00;
+
+/**
+ * Decode `slices` equal parts of `halves` (a layer's heads) into float32, and the largest
+ * finite value of each part (0 when none is positive), as `maxValue` of the decoded part
+ * would find it, in the same pass: positive finite halves order as their bit patterns do.
+ * A head switch so needs no pass over the matrix for its colour scale's maximum.
+ */
+export function decodeFloat16Slices(halves: Uint16Array, slices: number): { values: Float32Array; maxima: Float32Array } {
+  const n = halves.length;
+  if (slices <= 0 || n % slices !== 0) throw new RangeError(`${n} values do not split into ${slices} equal slices`);
+  const size = n / slices;
+  const values = new Float32Array(n);
+  const maxima = new Float32Array(slices);
+  const table = TABLE;
+  for (let s = 0, i = 0; s < slices; s++) {
+    let top = 0;
+    for (const end = i + size; i < end; i++) {
+      const h = halves[i];
+      values[i] = table[h];
+      if (h > top && h < POSITIVE_INFINITY_BITS) top = h;
+    }
+    maxima[s] = table[top];
+  }
+  return { values, maxima };
+}
+
 function roundHalfEven(x: number): number {
   const floor = Math.floor(x);
   const frac = x - floor;

@@ -6,6 +6,7 @@
  * {@link ModelAdapter.dispose}.
  */
 import { boolList, decodeOverviewLayer, decodeRow, decodeRows, decodeStack, decodeTile, readHead, readMeta, readOverview, readPrediction, readStatus, stringList } from "./decode";
+import { stackSlice } from "./aggregate";
 import { tryReadGeneration } from "./generation";
 import { RequestChannel } from "./protocol";
 import type { Block, ColorScale, DataSet, HeadChoice, Matrix, Meta, Overview, Stack, Status, ViewState } from "./types";
@@ -238,8 +239,7 @@ export class ModelAdapter {
     const rows = stringList(this.model.get("tokens")).length;
     const cols = stringList(this.model.get("key_tokens")).length || rows;
     try {
-      const stack = decodeStack({ dtype: "float16", shape: [1, rows, cols] }, [this.model.get("first_matrix")]);
-      return { rows, cols, data: stack.data };
+      return stackSlice(decodeStack({ dtype: "float16", shape: [1, rows, cols] }, [this.model.get("first_matrix")]), 0);
     } catch {
       return null; // ask Python instead
     }

@@ -183,7 +183,8 @@ export function prepareDisplay(source: Matrix, options: DisplayOptions): Display
     matrix,
     rowIndex,
     colIndex,
-    vmax: options.rowNormalize ? 1 : maxValue(matrix.data),
+    // a head as decoded knows its maximum; a matrix with rows or columns hidden is new
+    vmax: options.rowNormalize ? 1 : matrix === source && source.max !== undefined ? source.max : maxValue(matrix.data),
     hidden,
     hiddenRows: source.rows - rowIndex.length,
     hiddenCols: source.cols - colIndex.length,

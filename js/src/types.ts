@@ -68,6 +68,8 @@ export interface Matrix {
   readonly rows: number;
   readonly cols: number;
   readonly data: Float32Array;
+  /** The largest finite value of `data` (0 when none is positive), when known (a decoded head). */
+  readonly max?: number;
 }
 
 /** A dense C-order tensor `[n, rows, cols]` (a layer's heads, or rollout per layer). */
@@ -76,6 +78,8 @@ export interface Stack {
   readonly rows: number;
   readonly cols: number;
   readonly data: Float32Array;
+  /** Each slice's largest finite value (0 when none is positive), when known (decoded from float16). */
+  readonly maxima?: Float32Array;
 }
 
 /** The overview thumbnails: uint8 values, shape `[layers, columns, tq, tk]`. */

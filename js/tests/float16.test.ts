@@ -1,5 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { decodeFloat16, encodeFloat16, encodeFloat16Array, halfBitsToNumber } from "../src/float16";
+import { decodeFloat16, decodeFloat16Slices, encodeFloat16, encodeFloat16Array, halfBitsToNumber } from "../src/float16";
+import { stackSlice } from "../src/aggregate";
+import { maxValue, prepareDisplay } from "../src/scale";
 
 describe("halfBitsToNumber", () => {
   it.each([
@@ -48,6 +50,32 @@ describe("decodeFloat16", () => {
       if (!ok) wrong.push(i);
     }
     expect(wrong).toEqual([]);
+  });
+});
+
+describe("decodeFloat16Slices", () => {
+  it("decodes as decodeFloat16 does and finds each slice's maxValue, whatever the patterns", () => {
+    // every pattern once (NaN, ±Infinity, negatives, subnormals), shuffled into 16 slices
+    const all = Uint16Array.from({ length: 65536 }, (_, i) => (i * 40503) & 0xffff);
+    const { values, maxima } = decodeFloat16Slices(all, 16);
+    expect(Array.from(values).map(String)).toEqual(Array.from(decodeFloat16(all)).map(String));
+    for (let s = 0; s < 16; s++) expect(maxima[s]).toBe(maxValue(values.subarray(s * 4096, (s + 1) * 4096)));
+    // slices with nothing positive, or only +Infinity and NaN, have maximum 0
+    const none = decodeFloat16Slices(Uint16Array.from([0x8001, 0x0000, 0x7c00, 0x7e00]), 2);
+    expect(Array.from(none.maxima)).toEqual([0, 0]);
+    expect(() => decodeFloat16Slices(all, 3)).toThrow(RangeError);
+  });
+
+  it("gives each head its maximum, which the display takes instead of searching the matrix", () => {
+    const halves = encodeFloat16Array([0.25, 0.5, 0.125, 1, 0, 2, 0.75, 0.5]);
+    const { values, maxima } = decodeFloat16Slices(halves, 2);
+    const head = stackSlice({ n: 2, rows: 2, cols: 2, data: values, maxima }, 1);
+    expect(head.max).toBe(2);
+    const options = { hideSpecial: false, rowNormalize: false, specialRows: [false, false], specialCols: [false, false] };
+    expect(prepareDisplay(head, options).vmax).toBe(2);
+    expect(prepareDisplay({ ...head, max: 7 }, options).vmax).toBe(7); // taken as known, not searched
+    const hidden = prepareDisplay({ ...head, max: 7 }, { ...options, hideSpecial: true, specialRows: [true, false] });
+    expect(hidden.vmax).toBe(maxValue(hidden.matrix.data)); // rows hidden: a new matrix, searched
   });
 });
 
