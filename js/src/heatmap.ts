@@ -88,6 +88,7 @@ export class HeatmapView {
     this.overlay = doc.createElement("canvas");
     this.overlay.className = "attnviz-overlay";
     this.overlay.setAttribute("aria-hidden", "true");
+    this.overlay.hidden = true; // until there is a selection or a hovered cell to show
     this.chip = doc.createElement("canvas");
     this.theme = new ThemeWatch(this.canvas, () => {
       // a new font measures the labels anew; new colours repaint
