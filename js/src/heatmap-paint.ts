@@ -49,23 +49,29 @@ export function quote(token: string | undefined): string {
 }
 
 /**
- * Draw labels, the (hatched-under) heatmap and the colour bar for `layout`. `view` is the
- * window of displayed rows and columns on screen (the layout has its size); `gradient`
- * keeps the colour bar's gradient between paints (a view's; none for an export).
+ * One paint of the focused heatmap: `view` is the window of displayed rows and columns on
+ * screen (the layout has its size); `fetch` false (an export) draws what is loaded and asks
+ * for no tile; `gradient` keeps the colour bar's gradient between paints (a view's; none for
+ * an export).
  */
-export function paintHeatmap(
-  ctx: CanvasRenderingContext2D,
-  layout: HeatmapLayout,
-  content: HeatmapContent,
-  raster: Raster,
-  theme: Theme,
-  view: Viewport,
-  fetch = true,
-  gradient: GradientCache | null = null,
-): void {
-  paintLabels(ctx, layout, content, theme, view);
-  paintCells(ctx, layout, content, raster, theme, view, fetch, gradient);
+export interface HeatmapPaint {
+  layout: HeatmapLayout;
+  content: HeatmapContent;
+  raster: Raster;
+  theme: Theme;
+  view: Viewport;
+  fetch?: boolean;
+  gradient?: GradientCache | null;
 }
+
+/** Draw labels, the (hatched-under) heatmap and the colour bar. */
+export function paintHeatmap(ctx: CanvasRenderingContext2D, paint: HeatmapPaint): void {
+  paintLabels(ctx, paint.layout, paint.content, paint.theme, paint.view);
+  paintCells(ctx, paint);
+}
+
+/** CSS px between the grid and its labels; {@link clearCells} leaves all but 2 of them alone. */
+const LABEL_GAP = 6;
 
 /** The row labels (left of the grid) and column labels (above it), in the label font. */
 export function paintLabels(ctx: CanvasRenderingContext2D, layout: HeatmapLayout, content: HeatmapContent, theme: Theme, view: Viewport): void {
@@ -94,23 +100,12 @@ export function paintLabels(ctx: CanvasRenderingContext2D, layout: HeatmapLayout
   }
 }
 
-/** CSS px between the grid and its labels; {@link clearCells} leaves all but 2 of them alone. */
-const LABEL_GAP = 6;
-
 /**
  * Everything but the labels: the hatch under a causal mask, the cells, the grid's border, a
  * generation's boundary and the colour bar; all of it lies right of and below the labels.
  */
-export function paintCells(
-  ctx: CanvasRenderingContext2D,
-  layout: HeatmapLayout,
-  content: HeatmapContent,
-  raster: Raster,
-  theme: Theme,
-  view: Viewport,
-  fetch = true,
-  gradient: GradientCache | null = null,
-): void {
+export function paintCells(ctx: CanvasRenderingContext2D, paint: HeatmapPaint): void {
+  const { layout, content, raster, theme, view, fetch = true, gradient = null } = paint;
   const { grid } = layout;
   const { rowIndex, colIndex } = content.display;
   // the hatch tile is scaled by the pixel ratio smoothly, as on a fresh canvas (a repaint that
@@ -330,7 +325,7 @@ export function renderSnapshot(
     ctx.fillText(truncateLabel(subtitle, 120), pad, pad + 32);
   }
   ctx.translate(pad, pad + titleHeight);
-  paintHeatmap(ctx, layout, shown.content, shown.raster, theme, shown.view, false); // what is on screen, no new tiles
+  paintHeatmap(ctx, { layout, content: shown.content, raster: shown.raster, theme, view: shown.view, fetch: false }); // what is on screen, no new tiles
   return canvas;
 }
 

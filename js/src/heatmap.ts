@@ -279,11 +279,11 @@ export class HeatmapView {
       if (ctx) {
         ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
         clearCells(ctx, layout, ratio);
-        paintCells(ctx, layout, content, raster, theme, this.view, true, this.gradient);
+        paintCells(ctx, { layout, content, raster, theme, view: this.view, gradient: this.gradient });
       }
     } else {
       const ctx = sizeCanvas(this.canvas, layout.width, layout.height, ratio);
-      if (ctx) paintHeatmap(ctx, layout, content, raster, theme, this.view, true, this.gradient);
+      if (ctx) paintHeatmap(ctx, { layout, content, raster, theme, view: this.view, gradient: this.gradient });
       this.labelsPainted = ctx ? labels : null;
       this.canvas.dataset.labelPaints = String(Number(this.canvas.dataset.labelPaints ?? 0) + 1); // for tests
     }
