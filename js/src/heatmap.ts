@@ -3,25 +3,20 @@
  * matrix is rasterised (one pixel per cell) into an offscreen backing canvas that the visible
  * canvas scales with `drawImage` (no smoothing) and labels; selection highlights go on a
  * transparent overlay, the only thing redrawn while the pointer moves (hidden while blank). A
- * head switch reuses the pixel buffer, label widths and colour-bar gradient.
+ * head switch reuses the pixel buffer and label widths, and keeps the labels on the canvas
+ * (`heatmap-canvas.ts` redraws only the cells and the colour bar).
  * Zoom and pan (`zoomctl.ts`) show a window of the matrix: the backing canvas, cropped.
  */
-import { ThemeWatch, canvasPoint, context2d, pixelRatioOf, sizeCanvas } from "./canvas";
-import { GradientCache } from "./colorbar";
+import { ThemeWatch, canvasPoint, pixelRatioOf, sizeCanvas } from "./canvas";
 import { setHidden } from "./domwrite";
+import { HeatmapCanvas } from "./heatmap-canvas";
 import {
   cellTooltip,
-  clearCells,
-  labelInputs,
   measureLabels,
-  paintCells,
-  paintHeatmap,
   paintSelection,
-  sameLabels,
   quote,
   renderSnapshot,
   type HeatmapContent,
-  type LabelInputs,
   type Raster,
 } from "./heatmap-paint";
 import { cellAt, colLabelAt, rowLabelAt, type Cell } from "./hittest";
@@ -59,9 +54,8 @@ export class HeatmapView {
   private layout: HeatmapLayout | null = null;
   private labelWidths = { rows: 0, cols: 0 };
   private readonly labelCache = new LabelWidthCache();
-  /** What the labels on the canvas were painted from (null: repaint them). */
-  private labelsPainted: LabelInputs | null = null;
-  private readonly gradient = new GradientCache(() => this.canvas.ownerDocument.createElement("canvas"));
+  /** Paints the visible canvas (whole, or the cells and colour bar when the labels stay). */
+  private readonly surface: HeatmapCanvas;
   private availableWidth = 640;
   private availableHeight = Infinity;
   private selection: HeatmapSelection = { query: null, key: null, locked: false };
@@ -85,6 +79,7 @@ export class HeatmapView {
     this.canvas.className = "attnviz-heatmap";
     this.canvas.setAttribute("role", "img");
     this.canvas.setAttribute("aria-label", "attention heatmap: query tokens down, key tokens across");
+    this.surface = new HeatmapCanvas(this.canvas);
     this.overlay = doc.createElement("canvas");
     this.overlay.className = "attnviz-overlay";
     this.overlay.setAttribute("aria-hidden", "true");
@@ -205,9 +200,8 @@ export class HeatmapView {
     this.raster?.picture.dispose();
     this.raster = null;
     this.layout = null;
-    sizeCanvas(this.canvas, 1, 1, 1);
+    this.surface.clear();
     setHidden(this.overlay, true);
-    this.labelsPainted = null;
   }
 
   /**
@@ -270,23 +264,7 @@ export class HeatmapView {
   private paint(): void {
     const { content, raster, layout } = this;
     if (!content || !raster || !layout) return;
-    const ratio = pixelRatioOf(this.canvas);
-    const theme = this.theme.current;
-    const labels = labelInputs(layout, content, this.view, theme, ratio);
-    if (sameLabels(this.labelsPainted, labels)) {
-      // a head switch (or a tile that arrived): the labels stay, the cells and colour bar are redrawn
-      const ctx = context2d(this.canvas);
-      if (ctx) {
-        ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
-        clearCells(ctx, layout, ratio);
-        paintCells(ctx, { layout, content, raster, theme, view: this.view, gradient: this.gradient });
-      }
-    } else {
-      const ctx = sizeCanvas(this.canvas, layout.width, layout.height, ratio);
-      if (ctx) paintHeatmap(ctx, { layout, content, raster, theme, view: this.view, gradient: this.gradient });
-      this.labelsPainted = ctx ? labels : null;
-      this.canvas.dataset.labelPaints = String(Number(this.canvas.dataset.labelPaints ?? 0) + 1); // for tests
-    }
+    this.surface.paint({ layout, content, raster, theme: this.theme.current, view: this.view });
     // tile traffic, for automation and tests
     if (raster.picture instanceof TiledPicture) this.canvas.dataset.tiles = raster.picture.traffic;
     else delete this.canvas.dataset.tiles;
