@@ -20,19 +20,15 @@ from typing import Any
 import numpy as np
 import pytest
 
+from attnviz_widget.html_export import BUNDLE
+
 from .fake_model_page import open_page, page_html, serve, widget_state
-from .lab_harness import CHROMIUM
+from .marks import NEEDS_CHROMIUM_AND_BUNDLE
 
 REPO = Path(__file__).resolve().parents[2]
-BUNDLE = REPO / "attnviz_widget" / "static" / "widget.js"
 XSS = "<img src=x onerror=alert(1)>"
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.slow,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} not found (apt-get install chromium)"),
-    pytest.mark.skipif(not BUNDLE.exists(), reason="the bundle is not built (cd js && npm install && npm run build)"),
-]
+pytestmark = [*NEEDS_CHROMIUM_AND_BUNDLE, pytest.mark.slow]
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
 

@@ -13,16 +13,13 @@ from typing import Any
 
 import pytest
 
-from attnviz_widget.html_export import BUNDLE, save_html
+from attnviz_widget.html_export import save_html
 
-from .lab_harness import CHROMIUM, launch_chromium
+from .lab_harness import launch_chromium
+from .marks import NEEDS_CHROMIUM_AND_BUNDLE
 from .widget_checks import expect_attr, heatmap_pixels, thumbnail_point
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} not found (apt-get install chromium)"),
-    pytest.mark.skipif(not BUNDLE.is_file(), reason="the JS bundle is not built (cd js && npm run build)"),
-]
+pytestmark = NEEDS_CHROMIUM_AND_BUNDLE
 sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
 
 #: What a widget shows of its state on its root element.

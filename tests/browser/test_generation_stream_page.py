@@ -20,13 +20,9 @@ import pytest
 from attnviz_widget.html_export import BUNDLE, standalone_state
 
 from .lab_harness import CHROMIUM, CHROMIUM_ARGS
+from .marks import NEEDS_CHROMIUM_AND_BUNDLE
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.slow,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} not found (apt-get install chromium)"),
-    pytest.mark.skipif(not BUNDLE.is_file(), reason="the JS bundle is not built (cd js && npm run build)"),
-]
+pytestmark = [*NEEDS_CHROMIUM_AND_BUNDLE, pytest.mark.slow]
 sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
 
 NEW_TOKENS = 6

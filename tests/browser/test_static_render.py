@@ -21,20 +21,16 @@ from typing import Any
 
 import pytest
 
+from attnviz_widget.html_export import BUNDLE
+
 from .lab_harness import CHROMIUM, CHROMIUM_ARGS
+from .marks import NEEDS_CHROMIUM_AND_BUNDLE
 
 REPO = Path(__file__).resolve().parents[2]
-BUNDLE = REPO / "attnviz_widget" / "static" / "widget.js"
 ARTIFACTS = REPO / "tests" / "artifacts"
 PAGE = "/tests/browser/static/index.html"
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} not found (apt-get install chromium)"),
-    pytest.mark.skipif(
-        not BUNDLE.exists(), reason=f"{BUNDLE.relative_to(REPO)} not built (cd js && npm install && npm run build)"
-    ),
-]
+pytestmark = NEEDS_CHROMIUM_AND_BUNDLE
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
 
