@@ -53,8 +53,9 @@ export function loadedFocusedMatrix(
 }
 
 /**
- * The `Q × K` matrix of `head` at model layer `layer`. Rollout comes as one stack over the
- * kept layers, so its slice is the position of `layer` in `layerIndices`.
+ * The `Q × K` matrix of `head` at model layer `layer`: what is already here at once (see
+ * {@link loadedFocusedMatrix}), else asked for. Rollout comes as one stack over the kept
+ * layers, so its slice is the position of `layer` in `layerIndices`.
  */
 export async function loadFocusedMatrix(
   source: StackSource,
@@ -62,8 +63,8 @@ export async function loadFocusedMatrix(
   layer: number,
   head: HeadChoice,
 ): Promise<Matrix> {
-  const sent = source.firstMatrix?.(layer, head);
-  if (sent) return sent;
+  const here = loadedFocusedMatrix(source, layerIndices, layer, head);
+  if (here) return here;
   if (head === "rollout") {
     const position = rolloutPosition(layerIndices, layer);
     return stackSlice(await source.requestRollout(), position);
