@@ -28,7 +28,6 @@ Issue 10's target: in a real browser, the first generated token is visible withi
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import shutil
@@ -44,17 +43,9 @@ REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "tests" / "artifacts"
 sys.path.insert(0, str(REPO / "tests"))
 
+from bench_widget import load_harness  # noqa: E402  (the JupyterLab harness, loaded once)
+
 WORDS = "the movie was not very good i loved the acting and the plot this film is really quite boring".split()
-
-
-def load_harness() -> Any:
-    path = REPO / "tests" / "browser" / "lab_harness.py"
-    spec = importlib.util.spec_from_file_location("attnviz_bench_generate_lab_harness", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def build_model(target: Path) -> Path:

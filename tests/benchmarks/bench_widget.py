@@ -48,6 +48,7 @@ Prints a table with the ratios and writes ``tests/artifacts/bench_widget.json``.
 from __future__ import annotations
 
 import argparse
+import functools
 import gc
 import importlib.metadata
 import importlib.util
@@ -83,7 +84,9 @@ WORDS = (
 ).split()
 
 
+@functools.cache
 def load_harness() -> Any:
+    """``tests/browser/lab_harness.py``, loaded once."""
     path = REPO / "tests" / "browser" / "lab_harness.py"
     spec = importlib.util.spec_from_file_location("attnviz_bench_jupyterlab_harness", path)
     assert spec is not None and spec.loader is not None
@@ -405,22 +408,15 @@ def cpu_seconds(pids: set[int]) -> float:
 
 def chromium_pids() -> set[int]:
     """This benchmark's chromium processes: descendants of this process named chrom*."""
+    table = load_harness().process_table()
     children: dict[int, list[int]] = {}
-    names: dict[int, str] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        names[int(entry.name)] = stat[stat.find("(") + 1 : stat.rfind(")")]
-        children.setdefault(int(stat[stat.rfind(")") + 2 :].split()[1]), []).append(int(entry.name))
+    for pid, (_, parent) in table.items():
+        children.setdefault(parent, []).append(pid)
     found, todo = set(), [os.getpid()]
     while todo:
         for child in children.get(todo.pop(), []):
             todo.append(child)
-            if names.get(child, "").startswith("chrom"):
+            if table[child][0].startswith("chrom"):
                 found.add(child)
     return found
 

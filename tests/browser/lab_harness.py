@@ -161,6 +161,25 @@ APPS: dict[str, tuple[str, str]] = {
 }
 
 
+def process_table() -> dict[int, tuple[str, int]]:
+    """Every process as ``pid -> (name, parent pid)``, from Linux /proc (empty elsewhere)."""
+    table: dict[int, tuple[str, int]] = {}
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return table
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(")") + 2 :].split()
+        if len(fields) > 1:
+            table[int(entry.name)] = (stat[stat.find("(") + 1 : stat.rfind(")")], int(fields[1]))
+    return table
+
+
 class JupyterLab:
     """One headless JupyterLab (or Notebook 7) server; use :meth:`start` (a context manager as well)."""
 
@@ -320,21 +339,7 @@ class JupyterLab:
     @staticmethod
     def _child_pids(parent: int) -> set[int]:
         """Direct children of ``parent`` (Linux /proc; empty elsewhere)."""
-        children: set[int] = set()
-        proc = Path("/proc")
-        if not proc.is_dir():
-            return children
-        for entry in proc.iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            fields = stat[stat.rfind(")") + 2 :].split()
-            if len(fields) > 1 and fields[1] == str(parent):
-                children.add(int(entry.name))
-        return children
+        return {pid for pid, (_, ppid) in process_table().items() if ppid == parent}
 
     def log_tail(self, lines: int = 40) -> str:
         return file_tail(self.log_path, lines)
